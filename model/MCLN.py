@@ -1,0 +1,282 @@
+"""MCLN as a static TensorFlow graph (tensorflow.compat.v1, low-level ops only).
+
+Follows ``mcln-reference.md``: LightGCN-style propagation over L = D^-a (A+I) D^-b, item
+image/text projections, ``n_mca`` counterfactual learning layers whose attention runs
+across the rows of a batch, a four-branch BPR loss and Adam. Variable names are the
+release's so that its checkpoints restore here.
+
+Rows that attend to each other form a *group*: the whole batch in training, one user's
+candidate list in evaluation. Tensors of row features are kept 2-D (rows x width) and are
+reshaped to (groups, rows per group, width) only for the attention products, so many users
+are evaluated in one call without their candidate lists mixing.
+"""
+import math
+
+import tensorflow.compat.v1 as tf
+
+LAYER_NORM_EPSILON = 1e-12
+
+
+def layer_norm(x, params):
+    """Normalise over the feature axis, then scale and shift (gamma, beta)."""
+    mean, variance = tf.nn.moments(x, [1], keep_dims=True)
+    return tf.nn.batch_normalization(x, mean, variance, params["beta"], params["gamma"],
+                                     LAYER_NORM_EPSILON)
+
+
+def row_dot(a, b):
+    return tf.reduce_sum(a * b, axis=1)
+
+
+def bpr_loss(users, positive, negative):
+    """mean(softplus(-(<u, pos> - <u, neg>))) = mean(-log sigmoid(score difference))."""
+    return tf.reduce_mean(tf.nn.softplus(-(row_dot(users, positive) - row_dot(users, negative))))
+
+
+class MCLN(object):
+    """Builds the training step, the evaluation cache and the evaluation scores.
+
+    ``feature_dims`` maps modality name ("image", then optionally "text") to its width.
+    ``n_adjacency`` is the number of non-zeros of the normalised adjacency.
+    """
+
+    def __init__(self, n_users, n_items, feature_dims, n_adjacency, hp):
+        self.n_users, self.n_items = n_users, n_items
+        self.modalities = list(feature_dims)
+        self.d = hp.embed_size
+        self.width = (1 + len(self.modalities)) * self.d
+        self.n_layers, self.n_mca = hp.n_layers, hp.n_mca
+        self.lambda_m, self.decay, self.batch_size = hp.lambda_m, hp.decay, hp.batch_size
+
+        self.users = tf.placeholder(tf.int32, [None], name="users")
+        self.pos_items = tf.placeholder(tf.int32, [None], name="pos_items")
+        self.neg_items = tf.placeholder(tf.int32, [None], name="neg_items")
+        self.int_items = tf.placeholder(tf.int32, [None], name="int_items")
+
+        self._build_data_holders(feature_dims, n_adjacency)
+        self._build_parameters(feature_dims)
+        self._build_training(hp.lr)
+        self._build_evaluation()
+        self._initialise_local = tf.local_variables_initializer()
+
+    # ----------------------------------------------------------------------------- inputs
+    def _build_data_holders(self, feature_dims, n_adjacency):
+        """Features and adjacency live in local variables filled once from placeholders.
+
+        Feeding them (instead of embedding constants, as the release does) keeps the
+        GraphDef small whatever the number of items or the feature width.
+        """
+        self.data_feeds = {}
+
+        def holder(name, dtype, shape):
+            value = tf.placeholder(dtype, shape, name=name + "_value")
+            self.data_feeds[name] = value
+            return tf.Variable(value, trainable=False, name=name,
+                               collections=[tf.GraphKeys.LOCAL_VARIABLES])
+
+        self.features = {m: holder("features_" + m, tf.float32, [self.n_items, dim])
+                         for m, dim in feature_dims.items()}
+        n_nodes = self.n_users + self.n_items
+        self.adjacency = tf.SparseTensor(
+            holder("adjacency_indices", tf.int64, [n_adjacency, 2]),
+            holder("adjacency_values", tf.float32, [n_adjacency]), [n_nodes, n_nodes])
+
+    def feed_data(self, session, adjacency_indices, adjacency_values, features):
+        """Fill the data holders and reset the evaluation cache."""
+        feed = {self.data_feeds["adjacency_indices"]: adjacency_indices,
+                self.data_feeds["adjacency_values"]: adjacency_values}
+        for modality in self.modalities:
+            feed[self.data_feeds["features_" + modality]] = features[modality]
+        session.run(self._initialise_local, feed_dict=feed)
+
+    # ------------------------------------------------------------------------- parameters
+    def _build_parameters(self, feature_dims):
+        glorot = tf.glorot_uniform_initializer()
+
+        def weight(name, shape, initializer=glorot):
+            return tf.get_variable(name, shape, tf.float32, initializer)
+
+        def norm_params():
+            with tf.variable_scope("LayerNorm"):
+                return {"gamma": weight("gamma", [self.width], tf.ones_initializer()),
+                        "beta": weight("beta", [self.width], tf.zeros_initializer())}
+
+        def dense(scope, shape, bias):
+            with tf.variable_scope(scope):
+                params = {"kernel": weight("kernel", shape)}
+                if bias:
+                    params["bias"] = weight("bias", shape[1:], tf.zeros_initializer())
+                return params
+
+        c, d = self.width, self.d
+        self.user_embedding = weight("user_embedding", [self.n_users, d])
+        self.item_embedding = weight("item_embedding", [self.n_items, d])
+        # Created by the release but never read: kept so checkpoints interchange.
+        for suffix in ("v", "t") if "text" in feature_dims else ("v", "m"):
+            weight("user_embedding_" + suffix, [self.n_users, d])
+        short = {"image": "v", "text": "t"}
+        self.projections = {m: weight("w1_" + short[m], [dim, d])
+                            for m, dim in feature_dims.items()}
+        self.layers = []
+        for l in range(self.n_mca):
+            with tf.variable_scope("cd_cl%d" % l):
+                layer = {name: dense(name, [c, c], False)["kernel"]
+                         for name in ("Q", "K", "V", "linear", "Q_int", "K_int")}
+                layer["attention_norm"] = norm_params()
+            with tf.variable_scope("cd_dense%d" % l):
+                layer["inner"] = dense("dense", [c, 4 * c], True)
+                layer["outer"] = dense("dense_1", [4 * c, c], True)
+                layer["feed_forward_norm"] = norm_params()
+            # V then linear, fused: P(hV)L = P(h(VL)) saves a c x c product per row.
+            layer["value_linear"] = tf.matmul(layer["V"], layer["linear"])
+            self.layers.append(layer)
+        self.positive_output = dense("dense", [c, d], False)["kernel"]
+        self.negative_output = dense("dense_1", [c, d], False)["kernel"]
+        self.parameters = tf.global_variables()
+
+    # ----------------------------------------------------------------------- graph pieces
+    def propagate(self):
+        """Mean of H0..H(n_layers) with H(k+1) = L H(k); split into users and items."""
+        embeddings = tf.concat([self.user_embedding, self.item_embedding], axis=0)
+        layers = [embeddings]
+        for _ in range(self.n_layers):
+            embeddings = tf.sparse_tensor_dense_matmul(self.adjacency, embeddings)
+            layers.append(embeddings)
+        mean = tf.reduce_mean(tf.stack(layers, axis=1), axis=1)
+        return tf.split(mean, [self.n_users, self.n_items], axis=0)
+
+    def item_branches(self, items, propagated_items):
+        """Per-branch item representations: g (graph) and one projected feature per modality."""
+        branches = {"g": tf.gather(propagated_items, items)}
+        for modality in self.modalities:
+            # Gather then project: only the batch's rows, same values and gradients.
+            branches[modality] = tf.matmul(tf.gather(self.features[modality], items),
+                                           self.projections[modality])
+        return branches
+
+    def joint(self, branches):
+        """z(x) = concat[g, image, (text)]."""
+        return tf.concat([branches["g"]] + [branches[m] for m in self.modalities], axis=1)
+
+    def _grouped(self, rows, groups):
+        return tf.reshape(rows, [groups, -1, self.width])
+
+    def _attention_logits(self, queries, keys, groups):
+        logits = tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
+                           transpose_b=True)
+        return logits / math.sqrt(self.width)
+
+    def attention_inputs(self, h, layer):
+        """(h Q, h K, h V linear): what the attention of ``layer`` needs from its input."""
+        return [tf.matmul(h, layer[name]) for name in ("Q", "K", "value_linear")]
+
+    def counterfactual_inputs(self, z_int, layer):
+        return [tf.matmul(z_int, layer[name]) for name in ("Q_int", "K_int")]
+
+    def learning_layer(self, h, layer, inputs, counterfactual, groups):
+        """One counterfactual learning layer plus its feed-forward block.
+
+        ``inputs`` = attention_inputs(h); ``counterfactual`` = counterfactual_inputs of the
+        int items, or None on the negative path (factual attention only).
+        """
+        queries, keys, values = inputs
+        logits = self._attention_logits(queries, keys, groups)
+        if counterfactual is not None:
+            logits -= self._attention_logits(counterfactual[0], counterfactual[1], groups)
+        mixed = tf.matmul(tf.nn.softmax(logits), self._grouped(values, groups))
+        attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
+        inner = tf.nn.relu(tf.matmul(attended, layer["inner"]["kernel"]) + layer["inner"]["bias"])
+        outer = tf.nn.relu(tf.matmul(inner, layer["outer"]["kernel"]) + layer["outer"]["bias"])
+        return layer_norm(outer + attended, layer["feed_forward_norm"])
+
+    def learning_stack(self, z, counterfactual, groups, first_inputs=None):
+        """All n_mca layers; ``counterfactual`` is a per-layer list of inputs, or None."""
+        h = z
+        for l, layer in enumerate(self.layers):
+            inputs = first_inputs if l == 0 and first_inputs else self.attention_inputs(h, layer)
+            h = self.learning_layer(h, layer, inputs,
+                                    None if counterfactual is None else counterfactual[l], groups)
+        return h
+
+    # --------------------------------------------------------------------------- training
+    def _build_training(self, learning_rate):
+        users_g, items_g = self.propagate()
+        pos = self.item_branches(self.pos_items, items_g)
+        neg = self.item_branches(self.neg_items, items_g)
+        z_int = self.joint(self.item_branches(self.int_items, items_g))
+        counterfactual = [self.counterfactual_inputs(z_int, layer) for layer in self.layers]
+        pos["m"] = tf.nn.relu(tf.matmul(self.learning_stack(self.joint(pos), counterfactual, 1),
+                                        self.positive_output))
+        neg["m"] = tf.nn.relu(tf.matmul(self.learning_stack(self.joint(neg), None, 1),
+                                        self.negative_output))
+        users = tf.gather(users_g, self.users)
+        self.batch_scores = self.score(users, pos)
+        self.mf_loss = tf.add_n([bpr_loss(users, pos[k], neg[k]) for k in sorted(pos)])
+        # ID terms use the un-propagated tables; the divisor is the configured batch size.
+        regularised = [tf.gather(self.user_embedding, self.users),
+                       tf.gather(self.item_embedding, self.pos_items),
+                       tf.gather(self.item_embedding, self.neg_items)]
+        regularised += [branches[k] for k in self.modalities + ["m"] for branches in (pos, neg)]
+        self.emb_loss = self.decay * tf.add_n([tf.nn.l2_loss(x) for x in regularised]) \
+            / self.batch_size
+        self.loss = self.mf_loss + self.emb_loss
+        self.optimizer = tf.train.AdamOptimizer(learning_rate)
+        self.train_op = self.optimizer.minimize(self.loss)
+
+    def score(self, users, branches):
+        """s(u, x) = <u, g> + lambda_m <u, image> + <u, text> + <u, m> (ranking only)."""
+        terms = [row_dot(users, branches["g"]), self.lambda_m * row_dot(users, branches["image"])]
+        terms += [row_dot(users, branches[k]) for k in ("text", "m") if k in branches]
+        return tf.add_n(terms)
+
+    # ------------------------------------------------------------------------- evaluation
+    def _build_evaluation(self):
+        """Evaluation reads per-item tables refreshed once per evaluation.
+
+        ``refresh_eval_cache`` runs the propagation once and precomputes, for every item,
+        z(x), the first layer's attention inputs and every layer's counterfactual inputs:
+        in evaluation the int items are the candidates themselves, so those depend on the
+        item only. Scoring a candidate list then starts at the first attention product.
+        """
+        users_g, items_g = self.propagate()
+        all_items = tf.range(self.n_items)
+        z_all = self.joint(self.item_branches(all_items, items_g))
+        tables = {"users": users_g, "z": z_all}
+        for name, value in zip(("q", "k", "v"), self.attention_inputs(z_all, self.layers[0])):
+            tables["first_" + name] = value
+        for l, layer in enumerate(self.layers):
+            for name, value in zip(("q", "k"), self.counterfactual_inputs(z_all, layer)):
+                tables["cf%d_%s" % (l, name)] = value
+        self.eval_cache = {}
+        updates = []
+        for name, value in sorted(tables.items()):
+            cache = tf.Variable(tf.zeros(value.shape, tf.float32), trainable=False,
+                                name="eval_cache_" + name,
+                                collections=[tf.GraphKeys.LOCAL_VARIABLES])
+            self.eval_cache[name] = cache
+            updates.append(tf.assign(cache, value))
+        self.refresh_eval_cache = tf.group(*updates)
+
+        self.eval_users = tf.placeholder(tf.int32, [None], name="eval_users")
+        self.eval_items = tf.placeholder(tf.int32, [None, None], name="eval_items")
+        groups = tf.shape(self.eval_items)[0]
+        items = tf.reshape(self.eval_items, [-1])
+        cache = self.eval_cache
+
+        def lookup(name):
+            return tf.gather(cache[name], items)
+
+        z = lookup("z")
+        counterfactual = [[lookup("cf%d_q" % l), lookup("cf%d_k" % l)]
+                          for l in range(self.n_mca)]
+        h = self.learning_stack(z, counterfactual, groups,
+                                first_inputs=[lookup("first_" + n) for n in ("q", "k", "v")])
+        branches = dict(zip(["g"] + self.modalities, tf.split(z, 1 + len(self.modalities), 1)))
+        branches["m"] = tf.nn.relu(tf.matmul(h, self.positive_output))
+        per_row_users = tf.reshape(tf.tile(self.eval_users[:, None],
+                                           [1, tf.shape(self.eval_items)[1]]), [-1])
+        scores = self.score(tf.gather(cache["users"], per_row_users), branches)
+        self.eval_scores = tf.reshape(scores, tf.shape(self.eval_items))
+        # Held-out item last: a stable descending sort puts it after every earlier tie.
+        self.eval_ranks = tf.reduce_sum(tf.cast(
+            self.eval_scores[:, :-1] >= self.eval_scores[:, -1:], tf.int32), axis=1)

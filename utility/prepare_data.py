@@ -1,0 +1,519 @@
+"""Fetch a public MCLN dataset split and build entity-bag item features for it.
+
+Usage::
+
+    python -m utility.prepare_data NAME [--mirror DIR_OR_URL] [--data_path Data/]
+
+NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``. The splits and the per-item entity
+lists come from the public MEGCF repository at a pinned commit; every file is checked against
+its SHA-256 before it is used. ``train.txt``, ``validation.txt`` and ``test.txt`` are kept
+verbatim (they are already in the format the model reads), and so are the raw entity lists
+``i2e_visual.txt`` / ``i2e_title.txt``. From the entity lists two feature files are built:
+
+* ``item2imgfeat.txt``: l2-normalised tf-idf of the item x visual-entity counts;
+* ``itemtitle2vec.txt``: tf-idf of the item x title-entity counts reduced to 300 dimensions
+  by a truncated SVD.
+
+These are "entity-bag features", NOT the authors' VGG / word2vec features; results obtained
+with them must be described so.
+
+Every output file is written to a temporary name in the output folder and renamed into place
+only when complete (and, for downloads, verified), so an interrupted or failed run never
+leaves a half-written file under a real name.
+"""
+import argparse
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import sys
+import time
+import uuid
+import urllib.error
+import urllib.request
+
+import numpy as np
+import scipy.sparse
+
+from utility.errors import InputError, exit_on_input_error, located
+
+BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
+            "3022b330a2089664bd45b3d498e88129b3415b62")
+MIRROR_ENV = "MCLN_DATA_MIRROR"
+DOWNLOAD_TIMEOUT = 60  # seconds without progress before a fetch counts as failed
+CHUNK_BYTES = 1 << 20
+
+# CLI name -> folder name in the public repository / in the output data path.
+PUBLIC_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
+                  "art": "Art", "taobao": "taobao"}
+OUTPUT_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
+                  "art": "Art", "taobao": "Taobao"}
+
+SPLIT_FILES = ("train.txt", "validation.txt", "test.txt")
+ENTITY_FILES = ("i2e_visual.txt", "i2e_title.txt")
+RAW_FILES = SPLIT_FILES + ENTITY_FILES
+IMAGE_FEATURES = "item2imgfeat.txt"
+TEXT_FEATURES = "itemtitle2vec.txt"
+TEXT_DIM = 300
+FLOAT_FORMAT = "%.6g"  # fixed so that a second preparation is byte-identical
+
+SHA256 = {
+    "amazon-beauty": {
+        "train.txt": "797631b6a4bcd9c6674afc309603fc3b24e8089e96f66767be737407f5ec92de",
+        "validation.txt": "25d549f1412338d77041e534f1b13dc1deebb995c789d3d18d80852ca57bcf9d",
+        "test.txt": "232cc27d05ca299ad45324d213adbbddb19b67609ca1212ee7f054a213712517",
+        "i2e_visual.txt": "d306b6e673fedf653c7f05771f407b0503c01e06e7f197d66328e02047d5ca27",
+        "i2e_title.txt": "796931323bcc9a1b4a740301f8ca1d73402c3ebd74106660d92e56ea8e5913b0",
+    },
+    "taobao": {
+        "train.txt": "7ab7ce541087a8f9497710e43b8c49a6be861a119bca4dd8c6f0a3cf6952e151",
+        "validation.txt": "a7c5f24db74c7c8c5dc9502f1c210cfd584b3865042e3e17e3fabe906d51b65e",
+        "test.txt": "3c64c4b2442f5b6e68b319443b1729619dd21bf88d66dc283a5624ccca48d5ae",
+        "i2e_visual.txt": "20bfadeaf78206cbde587fae32960a8d732e11eb28e4772d09af1f72b4d554c9",
+        "i2e_title.txt": "c3dd4d3fb4ab014f1700dcc09a2dabdc8883b71e7e2882e1b3b2359bffbdecd9",
+    },
+    "Art": {
+        "train.txt": "e5e63b9e231963b6e8ae0af7192f6b1be5c9ecd25b1bbf2b7155e4c3f5fdd60a",
+        "validation.txt": "9cded7cd23c92c8b7cccc3f4a0d0d4ed021d932b0aad741289331ad46299f04f",
+        "test.txt": "bc8f158b2cea1784b74c06daf608d7749db08f55d90d94bb51abe4a82b38830e",
+        "i2e_visual.txt": "713237ebc143e091a0ddd6577f177654e089ebbba4cc710ac8481f7ff980342e",
+        "i2e_title.txt": "b15793ef4d026ec1563fc7dede03a96c5a2d9626a318d231a99248a2ac8f3287",
+    },
+}
+
+_URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+# ---------------------------------------------------------------------------------------
+# Files: atomic writes, hashing, fetching
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path, write):
+    """Call ``write(binary_handle)`` on a temp file next to ``path``; rename it into place.
+
+    If ``write`` raises (including an InputError after a failed check), the temp file is
+    removed and ``path`` is left as it was.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    # A plain open() (not mkstemp) so the final file gets the usual umask permissions.
+    temp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:12]))
+    try:
+        handle = open(temp, "xb")
+    except OSError as error:
+        raise InputError("cannot write in %s: %s" % (folder, error.strerror or error))
+    try:
+        with handle:
+            write(handle)
+        os.replace(temp, path)
+    except OSError as error:
+        _remove_quietly(temp)
+        raise InputError("cannot write %s: %s" % (path, error.strerror or error))
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+
+
+def sha256_of(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _network_failure(url, error, mirror):
+    reason = getattr(error, "reason", None) or error
+    if isinstance(error, urllib.error.HTTPError):
+        reason = "HTTP %d %s" % (error.code, error.reason)
+    if mirror:
+        hint = "check the mirror given by --mirror or %s" % MIRROR_ENV
+    else:
+        hint = ("pass --mirror DIR_OR_URL (a local copy laid out as <dir>/Data/<name>/<file>, "
+                "or another base URL) or set %s" % MIRROR_ENV)
+    return InputError("network fetch failed for %s (%s); %s" % (url, reason, hint))
+
+
+def source_of(public, file_name, mirror=None):
+    """Where to read one raw file: ``("url", address)`` or ``("file", path)``."""
+    if mirror is None:
+        return "url", "%s/Data/%s/%s" % (BASE_URL, public, file_name)
+    if _URL_PATTERN.match(mirror):
+        return "url", "%s/Data/%s/%s" % (mirror.rstrip("/"), public, file_name)
+    return "file", os.path.join(mirror, "Data", public, file_name)
+
+
+def fetch(source, target, expected_sha256, mirror=None):
+    """Copy ``source`` (see :func:`source_of`) to ``target`` if its SHA-256 matches.
+
+    Raises InputError on a missing file, a failed download or a checksum mismatch; the
+    target is then untouched and no temp file is left.
+    """
+    kind, location = source
+    if kind == "file":
+        if mirror is not None and not os.path.isdir(mirror):
+            raise InputError("mirror folder %s does not exist" % mirror)
+        try:
+            stream = open(location, "rb")
+        except OSError as error:
+            raise InputError("cannot read %s from the mirror: %s"
+                             % (location, error.strerror or error))
+    else:
+        request = urllib.request.Request(location, headers={"User-Agent": "mcln-prepare-data"})
+        try:
+            stream = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
+        except _NETWORK_ERRORS as error:
+            raise _network_failure(location, error, mirror)
+
+    def read_chunk():
+        try:
+            return stream.read(CHUNK_BYTES)
+        except _NETWORK_ERRORS as error:
+            if kind == "file":
+                raise InputError("cannot read %s: %s" % (location, error))
+            raise _network_failure(location, error, mirror)
+
+    def copy_and_check(handle):
+        digest = hashlib.sha256()
+        chunk = read_chunk()
+        while chunk:
+            digest.update(chunk)
+            handle.write(chunk)
+            chunk = read_chunk()
+        actual = digest.hexdigest()
+        if actual != expected_sha256:
+            raise InputError(
+                "%s: SHA-256 mismatch for %s: expected %s, got %s (corrupt download or a "
+                "different version of the file)"
+                % (location, os.path.basename(target), expected_sha256, actual))
+
+    with stream:
+        atomic_write(target, copy_and_check)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing the splits and the entity lists
+
+
+def _int_tokens(path, line_no, tokens):
+    try:
+        values = [int(token) for token in tokens]
+    except ValueError:
+        raise located(path, line_no, "expected integer ids, got %r" % " ".join(tokens))
+    if values and min(values) < 0:
+        raise located(path, line_no, "ids must not be negative")
+    return values
+
+
+def scan_split(path, lenient=False):
+    """Return ``(max uid, max iid, number of item tokens)`` of a ``uid iid ...`` file.
+
+    Blank lines are skipped. With ``lenient`` (test / validation files, as the model's
+    loader does) a line that does not parse is skipped instead of being an error.
+    Maxima are -1 when there is nothing.
+    """
+    max_user, max_item, n_tokens = -1, -1, 0
+    with open(path) as handle:
+        for line_no, line in enumerate(handle, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            try:
+                ids = _int_tokens(path, line_no, tokens)
+            except InputError:
+                if lenient:
+                    continue
+                raise
+            if lenient and len(ids) < 2:
+                continue
+            max_user = max(max_user, ids[0])
+            if len(ids) > 1:
+                max_item = max(max_item, max(ids[1:]))
+                n_tokens += len(ids) - 1
+    return max_user, max_item, n_tokens
+
+
+def read_entity_lists(path, n_items):
+    """Read ``iid e e ...`` lines into ``{iid: [entity ids]}`` for iids below ``n_items``.
+
+    A line holding only the item id gives an empty list; repeated entities are kept (they
+    count twice). Returns ``(lists, number of lines ignored because iid >= n_items)``.
+    """
+    lists, ignored = {}, 0
+    with open(path) as handle:
+        for line_no, line in enumerate(handle, 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            ids = _int_tokens(path, line_no, tokens)
+            if ids[0] >= n_items:
+                ignored += 1
+                continue
+            lists.setdefault(ids[0], []).extend(ids[1:])
+    return lists, ignored
+
+
+# ---------------------------------------------------------------------------------------
+# Entity-bag features
+
+
+def count_matrix(entity_lists, n_items):
+    """Sparse ``n_items x n_entities`` count matrix of ``{iid: [entity ids]}``.
+
+    One column per distinct entity, in ascending entity-id order; items without a list get
+    an all-zero row. Returns ``(csr float64 matrix, entity ids of the columns)``.
+    """
+    rows, cols = [], []
+    for item in sorted(entity_lists):
+        entities = entity_lists[item]
+        rows.extend([item] * len(entities))
+        cols.extend(entities)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    entity_ids = np.unique(cols)
+    columns = np.searchsorted(entity_ids, cols)
+    data = np.ones(len(rows), dtype=np.float64)
+    # The COO -> CSR conversion sums repeated (item, entity) pairs into counts.
+    counts = scipy.sparse.coo_matrix((data, (rows, columns)),
+                                     shape=(n_items, len(entity_ids))).tocsr()
+    counts.sum_duplicates()
+    counts.sort_indices()
+    return counts, entity_ids
+
+
+def image_features(counts):
+    """Entity-bag image features: l2-normalised smooth-idf tf-idf of the counts (sparse)."""
+    # Imported here so the CLI answers argument errors without loading scikit-learn.
+    from sklearn.feature_extraction.text import TfidfTransformer
+    features = TfidfTransformer(norm="l2").fit_transform(counts)
+    return scipy.sparse.csr_matrix(features, dtype=np.float64)
+
+
+def _single_blas_thread():
+    """Context manager limiting BLAS to one thread (a no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # scikit-learn depends on it, but do not fail for its absence
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def text_features(counts, n_components=TEXT_DIM):
+    """Entity-bag title features: tf-idf of the counts, truncated SVD to ``n_components``.
+
+    Always ``n_components`` columns: when there are no more entities than that, the tf-idf
+    matrix itself is used (nothing to reduce) and zero-padded; a rank cap from very few
+    items is zero-padded too.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfTransformer
+    tfidf = TfidfTransformer(norm="l2").fit_transform(counts)
+    n_items, n_entities = tfidf.shape
+    if n_entities <= n_components:
+        reduced = tfidf.toarray()
+    else:
+        rank = min(n_components, n_items)
+        if rank < 1:
+            reduced = np.zeros((n_items, 0))
+        else:
+            # One BLAS thread: the result then does not depend on the machine's core count
+            # (summation order), and on small VMs threaded OpenBLAS was several times slower.
+            with _single_blas_thread():
+                svd = TruncatedSVD(n_components=rank, random_state=0)
+                reduced = svd.fit_transform(tfidf)
+    out = np.zeros((n_items, n_components), dtype=np.float64)
+    out[:, :reduced.shape[1]] = reduced
+    return out
+
+
+def format_rows(matrix):
+    """Yield ``"iid f1 ... fD\\n"`` lines for a dense array or a scipy sparse matrix."""
+    n_rows, n_cols = matrix.shape
+    if scipy.sparse.issparse(matrix):
+        matrix = scipy.sparse.csr_matrix(matrix)
+        indptr, indices, data = matrix.indptr, matrix.indices, matrix.data.tolist()
+        zero = FLOAT_FORMAT % 0.0
+        for row in range(n_rows):
+            # Format only the stored entries; the rest are zeros that share one string.
+            parts = [zero] * n_cols
+            for position in range(indptr[row], indptr[row + 1]):
+                parts[indices[position]] = FLOAT_FORMAT % (data[position] + 0.0)
+            yield "%d %s\n" % (row, " ".join(parts))
+    else:
+        # "+ 0.0" turns -0.0 into 0.0 so signs of zero never differ between runs.
+        values = (np.asarray(matrix, dtype=np.float64) + 0.0).tolist()
+        row_format = " ".join([FLOAT_FORMAT] * n_cols)
+        for row in range(n_rows):
+            yield "%d %s\n" % (row, row_format % tuple(values[row]))
+
+
+def write_features(path, matrix):
+    """Atomically write one ``iid f1 ... fD`` line per row of ``matrix``."""
+    def write(handle):
+        batch = []
+        for line in format_rows(matrix):
+            batch.append(line)
+            if len(batch) >= 1024:
+                handle.write("".join(batch).encode("ascii"))
+                batch = []
+        handle.write("".join(batch).encode("ascii"))
+    atomic_write(path, write)
+
+
+def feature_file_dim(path, n_items):
+    """Dimension of an existing feature file with exactly ``n_items`` lines, else None."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        first = handle.readline()
+        n_lines = 1 if first.endswith(b"\n") else 0
+        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            n_lines += chunk.count(b"\n")
+    tokens = first.split()
+    if n_lines != n_items or not tokens or tokens[0] != b"0":
+        return None
+    return len(tokens) - 1
+
+
+# ---------------------------------------------------------------------------------------
+# The whole preparation
+
+
+def _resolve(name):
+    key = str(name).lower()
+    if key not in PUBLIC_FOLDERS:
+        raise InputError("unknown dataset %r; choose one of: %s"
+                         % (name, ", ".join(sorted(PUBLIC_FOLDERS))))
+    return PUBLIC_FOLDERS[key], OUTPUT_FOLDERS[key]
+
+
+def _build(kind, path, entity_path, n_items, build, log):
+    started = time.time()
+    lists, ignored = read_entity_lists(entity_path, n_items)
+    if ignored:
+        log("  %s: ignored %d lines whose item id is >= %d items"
+            % (os.path.basename(entity_path), ignored, n_items))
+    counts, entity_ids = count_matrix(lists, n_items)
+    if counts.shape[1] == 0:
+        raise InputError("%s: no entity ids, cannot build %s features" % (entity_path, kind))
+    features = build(counts)
+    write_features(path, features)
+    log("built %s entity-bag features %s: %d x %d (%d distinct entities, %d items without "
+        "entities) in %.1f s"
+        % (kind, os.path.basename(path), features.shape[0], features.shape[1],
+           len(entity_ids), n_items - int((counts.getnnz(axis=1) > 0).sum()),
+           time.time() - started))
+    return features.shape[1]
+
+
+def prepare(name, data_path="Data", mirror=None, log=print):
+    """Fetch, verify and featurise dataset ``name``; return its output folder.
+
+    ``mirror`` is a local directory laid out like the public repository
+    (``<mirror>/Data/<public name>/<file>``) or another base URL; when None the
+    ``MCLN_DATA_MIRROR`` environment variable is used, then the public address. Verified
+    files already in the output folder are reused and features are only built when
+    missing (or when a source file was fetched again), so repeating a call is cheap.
+    """
+    started = time.time()
+    public, folder = _resolve(name)
+    if mirror is None:
+        mirror = os.environ.get(MIRROR_ENV) or None
+    if mirror is not None and not _URL_PATTERN.match(mirror) and not os.path.isdir(mirror):
+        # Checked before anything is created, so a typo leaves no empty output folder.
+        raise InputError("mirror folder %s does not exist" % mirror)
+    out = os.path.join(data_path, folder)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        raise InputError("cannot create output folder %s: %s" % (out, error.strerror or error))
+
+    fetched = False
+    for file_name in RAW_FILES:
+        target = os.path.join(out, file_name)
+        expected = SHA256[public][file_name]
+        if os.path.isfile(target):
+            try:
+                existing = sha256_of(target)
+            except OSError:
+                existing = None  # unreadable: fetch it again (atomic_write reports errors)
+            if existing == expected:
+                log("reusing verified %s" % target)
+                continue
+            log("%s does not match its SHA-256; fetching it again" % target)
+        source = source_of(public, file_name, mirror)
+        file_started = time.time()
+        log("fetching %s" % source[1])
+        fetch(source, target, expected, mirror)
+        log("  verified SHA-256 of %s (%.1f s)" % (file_name, time.time() - file_started))
+        fetched = True
+
+    scans = {}
+    for file_name in SPLIT_FILES:
+        scans[file_name] = scan_split(os.path.join(out, file_name),
+                                      lenient=file_name != "train.txt")
+    n_users = max(scan[0] for scan in scans.values()) + 1
+    n_items = max(scan[1] for scan in scans.values()) + 1
+    n_train = scans["train.txt"][2]
+    if n_items < 1:
+        raise InputError("%s: no item ids in the splits" % out)
+
+    image_path = os.path.join(out, IMAGE_FEATURES)
+    image_dim = None if fetched else feature_file_dim(image_path, n_items)
+    if image_dim is None:
+        image_dim = _build("image", image_path, os.path.join(out, "i2e_visual.txt"),
+                           n_items, image_features, log)
+    else:
+        log("reusing %s (%d x %d)" % (image_path, n_items, image_dim))
+
+    text_path = os.path.join(out, TEXT_FEATURES)
+    text_dim = None if fetched else feature_file_dim(text_path, n_items)
+    if text_dim is None:
+        text_dim = _build("title", text_path, os.path.join(out, "i2e_title.txt"),
+                          n_items, text_features, log)
+    else:
+        log("reusing %s (%d x %d)" % (text_path, n_items, text_dim))
+
+    log("%s: %d users, %d items, %d train entries, image dim %d, text dim %d "
+        "(entity-bag features) in %s [%.1f s]"
+        % (folder, n_users, n_items, n_train, image_dim, text_dim, out,
+           time.time() - started))
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as an InputError (one ``error:`` line)."""
+
+    def error(self, message):
+        raise InputError(message)
+
+
+def main(argv=None):
+    """Command-line entry point; see the module docstring."""
+    parser = _Parser(
+        prog="python -m utility.prepare_data",
+        description="Fetch a public MCLN dataset split, verify it and build entity-bag "
+                    "item features (not the authors' VGG/word2vec features).")
+    parser.add_argument("name", metavar="NAME",
+                        help="dataset: amazon (= beauty), art or taobao")
+    parser.add_argument("--mirror", default=None, metavar="DIR_OR_URL",
+                        help="local copy laid out as DIR/Data/<name>/<file>, or a base URL "
+                             "(default: $%s, else the public GitHub address)" % MIRROR_ENV)
+    parser.add_argument("--data_path", default="Data/",
+                        help="parent of the output folder (default: Data/)")
+    args = parser.parse_args(argv)
+    prepare(args.name, data_path=args.data_path, mirror=args.mirror)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_input_error(main))

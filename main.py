@@ -15,7 +15,7 @@ from model.MCLN import MCLN
 from utility.checkpoint import restore_variables
 from utility.errors import InputError, exit_on_input_error
 from utility.evaluation import (evaluate, read_test_negatives, sample_test_negatives,
-                                test_items_per_user, write_test_negatives)
+                                held_out_items, write_test_negatives)
 from utility.load_data import cached_adjacency, load_dataset
 from utility.metrics import ordered_names
 from utility.parser import hyperparameters, parse_args
@@ -42,7 +42,7 @@ def load(args):
 
 def evaluation_lists(args, dataset):
     """Test users and their 100 candidates: 99 negatives, then the held-out item."""
-    users, held_out = test_items_per_user(dataset)
+    users, held_out = held_out_items(dataset)
     if args.test_negatives:
         negatives = read_test_negatives(args.test_negatives, dataset, users, held_out)
     else:
@@ -54,10 +54,10 @@ def evaluation_lists(args, dataset):
     return users, np.concatenate([negatives, held_out[:, None]], axis=1)
 
 
-def make_session(threads):
+def make_session(graph, threads):
     config = tf.ConfigProto(intra_op_parallelism_threads=threads,
                             inter_op_parallelism_threads=threads)
-    return tf.Session(config=config)
+    return tf.Session(graph=graph, config=config)
 
 
 def train_epoch(session, model, sampler):
@@ -98,7 +98,7 @@ def run(args):
         feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
         model = MCLN(dataset.n_users, dataset.n_items, feature_dims, len(adj_values), args)
         init = tf.global_variables_initializer()
-    session = make_session(args.threads)
+    session = make_session(graph, args.threads)
     session.run(init)
     model.feed_data(session, adj_indices, adj_values, dataset.features)
     if args.init_checkpoint:

@@ -11,7 +11,7 @@ from utility.parser import EVAL_NEGATIVES
 from utility.sampler import sample_excluding
 
 
-def test_items_per_user(dataset):
+def held_out_items(dataset):
     """(users, held-out item) with one item per user: the first listed, as in the release."""
     pairs = dataset.test_pairs
     users, first = np.unique(pairs[:, 0], return_index=True)

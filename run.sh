@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bash run.sh [demo|amazon|beauty|art|taobao] [main.py flags...]   train and evaluate
+# bash run.sh test [pytest flags...]                                 run the test suite
+#
+# First use creates .venv with the python found (PYTHON=... picks another; VENV=... another
+# folder) and installs requirements.txt. MCLN_NO_VENV=1 uses $PYTHON as it is (Docker).
+# DATA_PATH (default Data) is where datasets live.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+target="${1:-demo}"
+[ $# -gt 0 ] && shift
+PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
+VENV="${VENV:-.venv}"
+DATA_PATH="${DATA_PATH:-Data}"
+
+if [ -n "${MCLN_NO_VENV:-}" ]; then
+  py="$PYTHON"
+else
+  py="$VENV/bin/python"
+  # Reinstall when requirements.txt or the interpreter changes, not on every run.
+  stamp="$("$PYTHON" -c 'import sys; print(sys.version)' | head -n 1) $(cksum < requirements.txt)"
+  if [ ! -x "$py" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
+    echo "run.sh: setting up $VENV with $PYTHON (once)"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$py" -m pip install --quiet --upgrade pip
+    "$py" -m pip install --quiet -r requirements.txt
+    echo "$stamp" > "$VENV/.installed"
+  fi
+fi
+
+case "$target" in
+  test)
+    exec "$py" -m pytest tests "$@" ;;
+  demo)
+    [ -f "$DATA_PATH/demo/train.txt" ] || "$py" -m utility.make_demo --out "$DATA_PATH/demo" ;;
+  amazon|beauty|art|taobao)
+    folder="$("$py" -c "from utility.parser import PRESETS; print(PRESETS['$target']['folder'])")"
+    [ -f "$DATA_PATH/$folder/train.txt" ] \
+      || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" ;;
+  *)
+    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test] [flags...]" >&2
+    exit 2 ;;
+esac
+exec "$py" main.py --dataset "$target" --data_path "$DATA_PATH" "$@"

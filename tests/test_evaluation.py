@@ -1,0 +1,67 @@
+"""Batched evaluation equals one user at a time; test-negative files round-trip."""
+import numpy as np
+import pytest
+
+from helpers import Built, hyperparameters, random_dataset
+from utility.errors import InputError
+from utility.evaluation import (evaluate, read_test_negatives, sample_test_negatives,
+                                held_out_items, write_test_negatives)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder, _ = random_dataset(str(tmp_path_factory.mktemp("eval")), n_users=30, n_items=120)
+    return Built(folder, hyperparameters(n_mca=2))
+
+
+def candidates_of(dataset, seed=0):
+    users, held_out = held_out_items(dataset)
+    negatives = sample_test_negatives(np.random.RandomState(seed), dataset, users, held_out)
+    return users, held_out, negatives, np.concatenate([negatives, held_out[:, None]], axis=1)
+
+
+def test_batched_equals_one_user_at_a_time(built):
+    users, _, _, candidates = candidates_of(built.dataset)
+    one_by_one = np.stack([built.eval_scores([u], [c])[0] for u, c in zip(users, candidates)])
+    np.testing.assert_allclose(built.eval_scores(users, candidates), one_by_one,
+                               rtol=1e-5, atol=1e-6)
+    Ks = [5, 10, 20]
+    single = evaluate(built.session, built.model, users, candidates, Ks, 1)
+    for per_call in (7, 64):
+        assert evaluate(built.session, built.model, users, candidates, Ks, per_call) == single
+    ranks = (one_by_one[:, :-1] >= one_by_one[:, -1:]).sum(axis=1)
+    assert single["hit@10"] == pytest.approx(np.mean(ranks < 10))
+
+
+def test_negatives_exclude_train_and_test_items(built):
+    dataset = built.dataset
+    users, held_out, negatives, _ = candidates_of(dataset)
+    assert negatives.shape == (len(users), 99)
+    for user, item, row in zip(users, held_out, negatives):
+        train = set(dataset.train_items[dataset.train_indptr[user]:dataset.train_indptr[user + 1]])
+        assert item not in row and not train.intersection(row)
+    again = candidates_of(dataset)[2]
+    np.testing.assert_array_equal(negatives, again)  # seeded: the same at every evaluation
+
+
+def test_negatives_file_round_trip_and_errors(built, tmp_path):
+    dataset = built.dataset
+    users, held_out, negatives, _ = candidates_of(dataset, seed=4)
+    path = str(tmp_path / "negatives.txt")
+    write_test_negatives(path, users, negatives)
+    np.testing.assert_array_equal(read_test_negatives(path, dataset, users, held_out), negatives)
+    lines = open(path).read().splitlines()
+    bad = str(tmp_path / "bad.txt")
+    with open(bad, "w") as handle:
+        handle.write("\n".join(lines[:2] + ["%d %d" % (users[2], held_out[2])] + lines[3:]))
+    with pytest.raises(InputError, match="bad.txt:3: expected a user id and 99 negatives"):
+        read_test_negatives(bad, dataset, users, held_out)
+    with open(bad, "w") as handle:
+        handle.write("\n".join(lines[1:]))
+    with pytest.raises(InputError, match="no negatives for test user %d" % users[0]):
+        read_test_negatives(bad, dataset, users, held_out)
+    row = [users[0]] + [held_out[0]] * 99
+    with open(bad, "w") as handle:
+        handle.write("\n".join([" ".join(map(str, row))] + lines[1:]))
+    with pytest.raises(InputError, match="bad.txt:1: a negative is a train or test item"):
+        read_test_negatives(bad, dataset, users, held_out)

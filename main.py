@@ -20,6 +20,7 @@ from utility.load_data import cached_adjacency, load_dataset
 from utility.metrics import ordered_names
 from utility.parser import hyperparameters, parse_args
 from utility.sampler import TrainSampler
+from utility.session import make_session
 
 HOW_TO_GET_DATA = {
     "Art": "python -m utility.prepare_data art",
@@ -52,12 +53,6 @@ def evaluation_lists(args, dataset):
     if args.save_test_negatives:
         write_test_negatives(args.save_test_negatives, users, negatives)
     return users, np.concatenate([negatives, held_out[:, None]], axis=1)
-
-
-def make_session(graph, threads):
-    config = tf.ConfigProto(intra_op_parallelism_threads=threads,
-                            inter_op_parallelism_threads=threads)
-    return tf.Session(graph=graph, config=config)
 
 
 def train_epoch(session, model, sampler):
@@ -98,7 +93,7 @@ def run(args):
         feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
         model = MCLN(dataset.n_users, dataset.n_items, feature_dims, len(adj_values), args)
         init = tf.global_variables_initializer()
-    session = make_session(graph, args.threads)
+    session = make_session(graph, args.threads, args.xla)
     session.run(init)
     model.feed_data(session, adj_indices, adj_values, dataset.features)
     if args.init_checkpoint:

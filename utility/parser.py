@@ -62,6 +62,7 @@ def build_parser():
         help="restore model variables by name from this TF checkpoint before training")
     add("--threads", type=int, default=0,
         help="TF intra- and inter-op threads (0: all cores)")
+    add("--xla", action="store_true", help="let XLA compile (auto-cluster) the graph")
     return parser
 
 

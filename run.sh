@@ -19,7 +19,7 @@ if [ -n "${MCLN_NO_VENV:-}" ]; then
 else
   py="$VENV/bin/python"
   # Reinstall when requirements.txt or the interpreter changes, not on every run.
-  stamp="$("$PYTHON" -c 'import sys; print(sys.version)' | head -n 1) $(cksum < requirements.txt)"
+  stamp="$("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])') $(cksum < requirements.txt)"
   if [ ! -x "$py" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
     echo "run.sh: setting up $VENV with $PYTHON (once)"
     rm -rf "$VENV"

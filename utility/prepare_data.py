@@ -467,21 +467,18 @@ def prepare(name, data_path="Data", mirror=None, log=print):
     if n_items < 1:
         raise InputError("%s: no item ids in the splits" % out)
 
-    image_path = os.path.join(out, IMAGE_FEATURES)
-    image_dim = None if fetched else feature_file_dim(image_path, n_items)
-    if image_dim is None:
-        image_dim = _build("image", image_path, os.path.join(out, "i2e_visual.txt"),
-                           n_items, image_features, log)
-    else:
-        log("reusing %s (%d x %d)" % (image_path, n_items, image_dim))
-
-    text_path = os.path.join(out, TEXT_FEATURES)
-    text_dim = None if fetched else feature_file_dim(text_path, n_items)
-    if text_dim is None:
-        text_dim = _build("title", text_path, os.path.join(out, "i2e_title.txt"),
-                          n_items, text_features, log)
-    else:
-        log("reusing %s (%d x %d)" % (text_path, n_items, text_dim))
+    dims = []
+    for kind, file_name, entity_file, build in (
+            ("image", IMAGE_FEATURES, "i2e_visual.txt", image_features),
+            ("title", TEXT_FEATURES, "i2e_title.txt", text_features)):
+        path = os.path.join(out, file_name)
+        dim = None if fetched else feature_file_dim(path, n_items)
+        if dim is None:
+            dim = _build(kind, path, os.path.join(out, entity_file), n_items, build, log)
+        else:
+            log("reusing %s (%d x %d)" % (path, n_items, dim))
+        dims.append(dim)
+    image_dim, text_dim = dims
 
     log("%s: %d users, %d items, %d train entries, image dim %d, text dim %d "
         "(entity-bag features) in %s [%.1f s]"

@@ -1,0 +1,1 @@
+"""Performance measurements of the MCLN graph (see bench/benchmark.py)."""

@@ -1,0 +1,83 @@
+"""Where a training step's time goes: per-op-type totals from a traced session run.
+
+    python bench/profile_step.py --dataset amazon --data_path Data [--top 25] [--runs 3]
+
+Takes the same flags as bench/benchmark.py. The op times are summed over the threads that
+ran them, so on a multi-core machine they add up to more than the step's wall time.
+"""
+import collections
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+
+from bench.benchmark import build, load_real, load_synthetic, parse  # noqa: E402
+
+
+def op_times(run_metadata, graph):
+    """{(op type, node name): microseconds} summed over the traced run's devices."""
+    times = collections.Counter()
+    for device in run_metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+            name = node.node_name.split(":")[0]
+            try:
+                kind = graph.get_operation_by_name(name).type
+            except KeyError:
+                kind = node.timeline_label.split("=")[-1].split("(")[0].strip() or name
+            times[(kind, name)] += node.op_end_rel_micros - node.op_start_rel_micros
+    return times
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top, runs = 25, 3
+    for flag in ("--top", "--runs"):
+        if flag in argv:
+            at = argv.index(flag)
+            value = int(argv[at + 1])
+            del argv[at:at + 2]
+            top, runs = (value, runs) if flag == "--top" else (top, value)
+    args = parse(argv)
+    if args.xla:
+        from utility.session import enable_xla_flags
+        enable_xla_flags()
+    import tensorflow.compat.v1 as tf
+    from utility.sampler import TrainSampler
+    dataset, adjacency, _ = (load_synthetic if args.synthetic else load_real)(args)
+    sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
+    model, session, _ = build(args, dataset, adjacency)
+
+    def feed():
+        users, pos, neg, intervention = sampler.sample()
+        return {model.users: users, model.pos_items: pos, model.neg_items: neg,
+                model.int_items: intervention}
+
+    fetches = [model.train_op, model.loss]
+    for _ in range(2):
+        session.run(fetches, feed())
+    totals = collections.Counter()
+    for _ in range(runs):
+        metadata = tf.RunMetadata()
+        session.run(fetches, feed(), options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+                    run_metadata=metadata)
+        totals.update(op_times(metadata, session.graph))
+    by_type = collections.Counter()
+    for (kind, _), micros in totals.items():
+        by_type[kind] += micros
+    total = float(sum(by_type.values()))
+    print("TF %s: op time per step, summed over threads: %.3f s" % (tf.__version__,
+                                                                   total / runs / 1e6))
+    print("by op type:")
+    for kind, micros in by_type.most_common(top):
+        print("  %-32s %8.1f ms  %5.1f %%" % (kind, micros / runs / 1e3, 100 * micros / total))
+    print("by node:")
+    for (kind, name), micros in totals.most_common(top):
+        print("  %-70s %-22s %8.1f ms" % (name[-70:], kind, micros / runs / 1e3))
+
+
+if __name__ == "__main__":
+    main()

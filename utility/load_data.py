@@ -33,6 +33,7 @@ class Dataset(object):
         self.test_pairs = test_pairs
         self.valid_pairs = valid_pairs
         self.features = features
+        self.validation_held_out = False  # see without_validation()
 
     @property
     def n_train(self):
@@ -60,6 +61,43 @@ class Dataset(object):
         for name, matrix in self.features.items():
             lines.append("%s features: %d-d" % (name, matrix.shape[1]))
         return "; ".join(lines)
+
+
+def pair_keys(pairs, n_items):
+    """``u * n_items + i`` of (user, item) pairs, sorted, repeats kept."""
+    return np.sort(pairs[:, 0].astype(np.int64) * n_items + pairs[:, 1])
+
+
+def without_validation(dataset):
+    """A copy of ``dataset`` whose train lists miss one occurrence per validation pair.
+
+    For ``--valid``: the public splits also list the validation item in train.txt, so it is
+    removed here (its first occurrence in file order; a second occurrence, where a user
+    listed the item twice, stays) and with it the edge of the graph and the sampler's
+    positive. A validation pair absent from train.txt removes nothing.
+    """
+    if not len(dataset.valid_pairs):
+        raise InputError("--valid needs a validation.txt ('uid iid' lines) beside %s"
+                         % dataset.train_path)
+    n_items = dataset.n_items
+    entry_keys = dataset.train_user_of_entry().astype(np.int64) * n_items + dataset.train_items
+    order = np.argsort(entry_keys, kind="stable")  # equal keys stay in file order
+    sorted_keys = entry_keys[order]
+    wanted = pair_keys(dataset.valid_pairs, n_items)
+    # The j-th repeat of a validation pair takes the j-th occurrence in train.
+    repeat = np.arange(len(wanted)) - np.searchsorted(wanted, wanted)
+    position = np.searchsorted(sorted_keys, wanted) + repeat
+    found = position < len(sorted_keys)
+    found[found] = sorted_keys[position[found]] == wanted[found]
+    removed = order[position[found]]
+    keep = np.ones(len(entry_keys), dtype=bool)
+    keep[removed] = False
+    lengths = np.bincount(dataset.train_user_of_entry()[keep], minlength=dataset.n_users)
+    reduced = Dataset(dataset.train_path, dataset.n_users, n_items,
+                      np.concatenate([[0], np.cumsum(lengths)]), dataset.train_items[keep],
+                      dataset.test_pairs, dataset.valid_pairs, dataset.features)
+    reduced.validation_held_out = True
+    return reduced
 
 
 def load_dataset(data_dir, modalities, log=print):
@@ -258,8 +296,13 @@ def normalized_adjacency(dataset, adj_b, adj_a=0.5):
 
 def cached_adjacency(data_dir, dataset, adj_b, log=print):
     """The normalised adjacency of ``dataset``, cached beside the data like the parsed text."""
-    sources = [os.path.join(data_dir, "train.txt")]
-    arrays = cached(data_dir, "adjacency", sources, lambda: dict(zip(
+    sources, name, key = [os.path.join(data_dir, "train.txt")], "adjacency", "b=%r" % adj_b
+    if dataset.validation_held_out:
+        # A different graph (the validation edges are gone), cached under its own name so
+        # that runs with and without --valid do not evict each other's cache.
+        sources.append(os.path.join(data_dir, "validation.txt"))
+        name, key = "adjacency_without_validation", key + "|validation held out"
+    arrays = cached(data_dir, name, sources, lambda: dict(zip(
         ("indices", "values", "n_nodes"), normalized_adjacency(dataset, adj_b))),
-        log, extra_key="b=%r" % adj_b)
+        log, extra_key=key)
     return arrays["indices"], arrays["values"], int(arrays["n_nodes"])

@@ -70,6 +70,7 @@ class MCLN(object):
         self._build_parameters(feature_dims)
         self._build_training(hp.lr)
         self._build_evaluation()
+        self._build_full_ranking()
         self._initialise_local = tf.local_variables_initializer()
 
     # ----------------------------------------------------------------------------- inputs
@@ -281,9 +282,16 @@ class MCLN(object):
         items = tf.reshape(self.eval_items, [-1])
         cache = self.eval_cache
 
-        def lookup(name):
-            return tf.gather(cache[name], items)
+        branches = self._cached_branches(lambda name: tf.gather(cache[name], items), groups)
+        per_row_users = tf.reshape(tf.tile(self.eval_users[:, None],
+                                           [1, tf.shape(self.eval_items)[1]]), [-1])
+        scores = self.score(tf.gather(cache["users"], per_row_users), branches)
+        self.eval_scores = tf.reshape(scores, tf.shape(self.eval_items))
+        self.eval_ranks = held_out_rank(self.eval_scores)
 
+    def _cached_branches(self, lookup, groups):
+        """Ranking branches (g, modalities, m) of rows read by ``lookup(table name)`` from the
+        evaluation cache; each group of rows attends within itself, int items = the rows."""
         z = lookup("z")
         counterfactual = [[lookup("cf%d_q" % l), lookup("cf%d_k" % l)]
                           for l in range(self.n_mca)]
@@ -291,8 +299,37 @@ class MCLN(object):
                                 first_inputs=[lookup("first_" + n) for n in ("q", "k", "v")])
         branches = dict(zip(["g"] + self.modalities, tf.split(z, 1 + len(self.modalities), 1)))
         branches["m"] = tf.nn.relu(tf.matmul(h, self.positive_output))
-        per_row_users = tf.reshape(tf.tile(self.eval_users[:, None],
-                                           [1, tf.shape(self.eval_items)[1]]), [-1])
-        scores = self.score(tf.gather(cache["users"], per_row_users), branches)
-        self.eval_scores = tf.reshape(scores, tf.shape(self.eval_items))
-        self.eval_ranks = held_out_rank(self.eval_scores)
+        return branches
+
+    # ------------------------------------------------------------- full-ranking evaluation
+    def _build_full_ranking(self):
+        """Every user against every item: the full protocol (utility/evaluation.py).
+
+        ``refresh_full_ranking``, run after ``refresh_eval_cache``, computes each item's
+        ranking vector g + lambda_m v + t + m once; m comes from ONE attention group of all
+        n_items rows whose int items are the same items (the release's evaluation with the
+        candidate list = every item), which holds n_items^2 logits per layer. Since s(u, x)
+        is linear in the user's vector, a batch of users is then scored by one matmul.
+        ``full_masked`` lists (row of the batch, item) pairs to rank last (-inf).
+        """
+        cache = self.eval_cache
+        branches = self._cached_branches(lambda name: cache[name], 1)
+        # The score's linear form (see score()), as one vector per item.
+        terms = [branches["g"], self.lambda_m * branches["image"]]
+        terms += [branches[k] for k in ("text", "m") if k in branches]
+        vectors = tf.Variable(tf.zeros([self.n_items, self.d]), trainable=False,
+                              name="eval_cache_full_item_vectors",
+                              collections=[tf.GraphKeys.LOCAL_VARIABLES])
+        self.full_item_vectors = vectors
+        self.refresh_full_ranking = tf.assign(vectors, tf.add_n(terms))
+
+        self.full_users = tf.placeholder(tf.int32, [None], name="full_users")
+        self.full_masked = tf.placeholder(tf.int64, [None, 2], name="full_masked")
+        self.full_k = tf.placeholder(tf.int32, [], name="full_k")
+        scores = tf.matmul(tf.gather(cache["users"], self.full_users), vectors,
+                           transpose_b=True)
+        shape = tf.shape(scores, out_type=tf.int64)
+        masked = tf.scatter_nd(self.full_masked, tf.ones_like(self.full_masked[:, 0]), shape) > 0
+        self.full_scores = tf.where(masked, tf.fill(tf.shape(scores), -float("inf")), scores)
+        # top_k breaks ties by the lower item id.
+        self.full_top_items = tf.nn.top_k(self.full_scores, self.full_k, sorted=True).indices

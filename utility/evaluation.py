@@ -1,24 +1,44 @@
-"""Sampled leave-one-out evaluation (reference section 7).
+"""Evaluation protocols on the held-out splits.
 
-Each test user's 99 negatives are followed by its held-out item; all 100 are scored as one
-attention group. Many users' groups go through the graph per session call.
+sampled (reference section 7, the release's): each user's 99 negatives are followed by its
+held-out item and all 100 are scored as one attention group; many users' groups go through
+the graph per session call. One held-out item per user (the first listed).
+
+full: every user ranks every item with the item vectors of ``MCLN._build_full_ranking``
+(the counterfactual attention runs once across all items); the items the user is known to
+like from elsewhere (``HeldOut.known``) are masked from the ranking, its held-out items
+never are. Recall, NDCG, precision and HR at each K; any number of held-out items per user.
+
+Splits: ``test``; with ``--valid`` also ``valid`` (validation.txt), whose metrics are
+recorded with a ``valid_`` prefix. Known items: for validation, the train lists the model
+was fed (validation removed); for test, those plus the validation items. Sampled negatives
+avoid the known items and the split's own held-out items.
 """
 import numpy as np
 
 from utility.errors import InputError, located
+from utility.load_data import pair_keys
 from utility.metrics import rank_metrics
-from utility.parser import EVAL_NEGATIVES
-from utility.sampler import sample_excluding
+from utility.parser import EVAL_NEGATIVES, FULL_METRICS
+from utility.sampler import contains, sample_excluding
+
+# Offsets from --seed of the generators of the sampled negatives (the train sampler uses
+# the seed itself); each split's negatives are drawn once per run.
+NEGATIVES_SEED_OFFSET = {"test": 1, "valid": 2}
+
+
+def first_items(pairs, split="test"):
+    """(users, held-out item) with one item per user: the first listed, as in the release."""
+    users, first = np.unique(pairs[:, 0], return_index=True)
+    if len(users) < len(pairs):
+        print("note: %d %s users have several %s items; the sampled protocol uses the first "
+              "of each, as the release does (the full protocol uses all)"
+              % (int((np.bincount(pairs[:, 0]) > 1).sum()), split, split))
+    return users, pairs[first, 1]
 
 
 def held_out_items(dataset):
-    """(users, held-out item) with one item per user: the first listed, as in the release."""
-    pairs = dataset.test_pairs
-    users, first = np.unique(pairs[:, 0], return_index=True)
-    if len(users) < len(pairs):
-        print("note: %d test users have several test items; the sampled protocol uses the "
-              "first of each, as the release does" % int((np.bincount(pairs[:, 0]) > 1).sum()))
-    return users, pairs[first, 1]
+    return first_items(dataset.test_pairs)
 
 
 def _excluded_keys(dataset, users, held_out):
@@ -26,20 +46,25 @@ def _excluded_keys(dataset, users, held_out):
     return np.union1d(dataset.interaction_keys(), test_keys)
 
 
-def sample_test_negatives(rng, dataset, users, held_out):
-    """99 items per user, not in its train list and not its test item (repeats allowed)."""
-    return sample_excluding(rng, users, dataset.n_items,
-                            _excluded_keys(dataset, users, held_out), EVAL_NEGATIVES)
+def sample_test_negatives(rng, dataset, users, held_out, excluded=None):
+    """99 items per user, not in its train list and not its test item (repeats allowed).
+
+    ``excluded`` (sorted keys ``u * n_items + i``) replaces that default exclusion set.
+    """
+    if excluded is None:
+        excluded = _excluded_keys(dataset, users, held_out)
+    return sample_excluding(rng, users, dataset.n_items, excluded, EVAL_NEGATIVES)
 
 
-def read_test_negatives(path, dataset, users, held_out):
+def read_test_negatives(path, dataset, users, held_out, excluded=None):
     """``uid n1 ... n99`` lines; every test user needs one, with valid negatives."""
     try:
         handle = open(path)
     except IOError as error:
         raise InputError("%s: cannot open (%s)" % (path, error.strerror))
     rows = {}
-    excluded = _excluded_keys(dataset, users, held_out)
+    if excluded is None:
+        excluded = _excluded_keys(dataset, users, held_out)
     with handle:
         for line_no, line in enumerate(handle, 1):
             tokens = line.split()
@@ -72,10 +97,154 @@ def write_test_negatives(path, users, negatives):
             handle.write("%d %s\n" % (user, " ".join(map(str, row))))
 
 
-def evaluate(session, model, users, candidates, Ks, users_per_call):
-    """HR@K and NDCG@K of the last candidate of each row (the held-out item)."""
-    session.run(model.refresh_eval_cache)
+def sampled_ranks(session, model, users, candidates, users_per_call):
+    """0-based rank of each row's last candidate; needs a refreshed evaluation cache."""
     ranks = [session.run(model.eval_ranks, {model.eval_users: users[start:start + users_per_call],
                                             model.eval_items: candidates[start:start + users_per_call]})
              for start in range(0, len(users), users_per_call)]
-    return rank_metrics(np.concatenate(ranks) if ranks else np.zeros(0), Ks)
+    return np.concatenate(ranks) if ranks else np.zeros(0)
+
+
+def evaluate(session, model, users, candidates, Ks, users_per_call):
+    """HR@K and NDCG@K of the last candidate of each row (the held-out item)."""
+    session.run(model.refresh_eval_cache)
+    return rank_metrics(sampled_ranks(session, model, users, candidates, users_per_call), Ks)
+
+
+# ------------------------------------------------------------------------ full ranking
+def rows_of(keys, users, n_items):
+    """CSR (indptr, items) of the sorted unique ``keys`` whose user is in sorted ``users``."""
+    keys = keys[np.isin(keys // n_items, users)]
+    bounds = np.append(users, users[-1] + 1 if len(users) else 0).astype(np.int64) * n_items
+    return np.searchsorted(keys, bounds), keys % n_items
+
+
+class HeldOut(object):
+    """One held-out split: its users, their held-out items and their known items.
+
+    ``known`` (sorted unique keys ``u * n_items + i``) is what the ranking of this split
+    excludes: masked from the full ranking, never drawn as a sampled negative. A user's own
+    held-out items are never masked, even where they are also known.
+    """
+
+    def __init__(self, name, pairs, known, n_items):
+        self.name, self.pairs, self.n_items = name, pairs, n_items
+        targets = np.unique(pair_keys(pairs, n_items))
+        self.users = np.unique(pairs[:, 0])
+        self.target_indptr, self.target_items = rows_of(targets, self.users, n_items)
+        self.mask_indptr, self.mask_items = rows_of(np.setdiff1d(known, targets), self.users,
+                                                    n_items)
+        self.excluded = np.union1d(known, targets)
+
+    def masked_pairs(self, start, stop):
+        """(row in the batch, item) pairs to mask for the users ``start:stop``."""
+        counts = np.diff(self.mask_indptr[start:stop + 1])
+        rows = np.repeat(np.arange(stop - start), counts)
+        items = self.mask_items[self.mask_indptr[start]:self.mask_indptr[stop]]
+        return np.stack([rows, items], axis=1).astype(np.int64)
+
+    def targets(self, start, stop):
+        """(held-out counts per user, keys ``row * n_items + item``) for users start:stop."""
+        indptr = self.target_indptr[start:stop + 1]
+        counts = np.diff(indptr)
+        rows = np.repeat(np.arange(stop - start), counts).astype(np.int64)
+        return counts, rows * self.n_items + self.target_items[indptr[0]:indptr[-1]]
+
+
+def full_metric_sums(top_items, counts, target_keys, n_items, Ks):
+    """Per-K sums over the rows of recall, NDCG, precision and HR of ranked ``top_items``.
+
+    recall = hits / #held-out; NDCG = DCG / ideal DCG over min(#held-out, K) positions.
+    """
+    rows = np.arange(len(top_items), dtype=np.int64)[:, None] * n_items
+    hits = contains(target_keys, rows + top_items).astype(np.float64)
+    discounts = 1.0 / np.log2(np.arange(top_items.shape[1]) + 2.0)
+    ideal = np.cumsum(discounts)
+    sums = {}
+    for k in Ks:
+        n_hits = hits[:, :k].sum(axis=1)
+        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        sums["recall@%d" % k] = (n_hits / counts).sum()
+        sums["ndcg@%d" % k] = (dcg / ideal[np.minimum(counts, k) - 1]).sum()
+        sums["precision@%d" % k] = n_hits.sum() / k
+        sums["hit@%d" % k] = (n_hits > 0).sum()
+    return sums
+
+
+def full_metrics(session, model, split, Ks, users_per_call):
+    """Full-ranking metrics of ``split``; needs refreshed evaluation and full-ranking caches."""
+    k = min(max(Ks), model.n_items)
+    totals = dict.fromkeys(("%s@%d" % (name, cut) for name in FULL_METRICS for cut in Ks), 0.0)
+    for start in range(0, len(split.users), users_per_call):
+        stop = min(start + users_per_call, len(split.users))
+        top = session.run(model.full_top_items, {model.full_users: split.users[start:stop],
+                                                 model.full_masked: split.masked_pairs(start, stop),
+                                                 model.full_k: k})
+        counts, target_keys = split.targets(start, stop)
+        for name, value in full_metric_sums(top, counts, target_keys, model.n_items, Ks).items():
+            totals[name] += value
+    return {name: float(value) / max(1, len(split.users)) for name, value in totals.items()}
+
+
+# ------------------------------------------------------------------ one evaluation
+class Evaluator(object):
+    """Evaluates the splits (validation with --valid, then test) under --eval_protocol.
+
+    ``dataset`` is the one the model trains on (validation removed with --valid). Returns
+    flat metric names: ``hit@10`` (sampled), ``full_recall@10`` (full), and for the
+    validation split the same with a ``valid_`` prefix.
+    """
+
+    def __init__(self, args, dataset):
+        self.Ks, self.users_per_call = args.Ks, args.eval_users_per_call
+        self.sampled = args.eval_protocol in ("sampled", "both")
+        self.full = args.eval_protocol in ("full", "both")
+        known = dataset.interaction_keys()
+        self.splits = []
+        if args.valid:
+            self.splits.append(HeldOut("valid", dataset.valid_pairs, known, dataset.n_items))
+            known = np.union1d(known, pair_keys(dataset.valid_pairs, dataset.n_items))
+        self.splits.append(HeldOut("test", dataset.test_pairs, known, dataset.n_items))
+        self.candidates = {}
+        if self.sampled:
+            for split in self.splits:
+                self.candidates[split.name] = self._sampled_candidates(args, dataset, split)
+
+    @staticmethod
+    def _sampled_candidates(args, dataset, split):
+        """(users, 100 candidates per user: 99 negatives, then the held-out item)."""
+        users, held_out = first_items(split.pairs, split.name)
+        if split.name == "test" and args.test_negatives:
+            negatives = read_test_negatives(args.test_negatives, dataset, users, held_out,
+                                            split.excluded)
+        else:
+            # One seeded draw per run, reused at every evaluation so epochs are comparable.
+            rng = np.random.RandomState(args.seed + NEGATIVES_SEED_OFFSET[split.name])
+            negatives = sample_test_negatives(rng, dataset, users, held_out, split.excluded)
+        if split.name == "test" and args.save_test_negatives:
+            write_test_negatives(args.save_test_negatives, users, negatives)
+        return users, np.concatenate([negatives, held_out[:, None]], axis=1)
+
+    @property
+    def random_hit10(self):
+        """HR@10 of a random ranking under the sampled protocol (None under full only)."""
+        return 10.0 / (EVAL_NEGATIVES + 1) if self.sampled else None
+
+    def __call__(self, session, model):
+        session.run(model.refresh_eval_cache)
+        if self.full:
+            session.run(model.refresh_full_ranking)
+        record = {}
+        for split in self.splits:
+            metrics = {}
+            if self.sampled:
+                users, candidates = self.candidates[split.name]
+                metrics.update(rank_metrics(sampled_ranks(session, model, users, candidates,
+                                                          self.users_per_call), self.Ks))
+            if self.full:
+                for name, value in full_metrics(session, model, split, self.Ks,
+                                                self.users_per_call).items():
+                    metrics["full_" + name] = value
+            prefix = "valid_" if split.name == "valid" else ""
+            record.update((prefix + name, value) for name, value in metrics.items())
+        return record

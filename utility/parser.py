@@ -7,6 +7,8 @@ datasets living in ``<data_path>/<name>`` with the generic defaults below.
 import argparse
 import os
 
+from utility.metrics import ordered_names
+
 # Hyperparameters shared by every released configuration.
 COMMON = dict(embed_size=64, lr=0.001, batch_size=2048, seed=2023, Ks="5,10,20",
               modalities="image,text", n_layers=4, decay=1e-2, lambda_m=0.3, n_mca=2,
@@ -28,6 +30,8 @@ PRESETS = {
 PRESETS["beauty"] = PRESETS["amazon"]
 
 EVAL_NEGATIVES = 99
+PROTOCOLS = ("sampled", "full", "both")
+FULL_METRICS = ("recall", "ndcg", "precision", "hit")
 
 
 def build_parser():
@@ -60,6 +64,22 @@ def build_parser():
         help="write the evaluation negatives used to this file")
     add("--init_checkpoint", default=None,
         help="restore model variables by name from this TF checkpoint before training")
+    add("--eval_protocol", choices=PROTOCOLS, default="sampled",
+        help="sampled: 99 negatives + the held-out item (the release's); full: rank every "
+             "item the user did not train on; both")
+    add("--valid", action="store_true",
+        help="hold each user's validation.txt item out of training, select the epoch on "
+             "validation and report the test metrics of that epoch")
+    add("--select_metric", default=None,
+        help="metric that picks the best epoch, e.g. hit@10 (default), ndcg@20, "
+             "full_recall@20; on validation with --valid, else on test (the release's)")
+    add("--patience", type=int, default=0,
+        help="with --valid: stop after N evaluations without a better validation metric "
+             "(0: never)")
+    add("--resume", action="store_true",
+        help="continue from <out_dir>/checkpoints up to --epochs (same seed and settings)")
+    add("--no_checkpoints", action="store_true",
+        help="do not write <out_dir>/checkpoints (last and best model, optimizer, RNG state)")
     add("--threads", type=int, default=0,
         help="TF intra- and inter-op threads (0: all cores)")
     add("--xla", action="store_true", help="let XLA compile (auto-cluster) the graph")
@@ -87,12 +107,47 @@ def parse_args(argv=None):
         args.Ks = [int(k) for k in str(args.Ks).split(",")]
     except ValueError:
         parser.error("--Ks must be comma-separated integers, got %r" % args.Ks)
+    if min(args.Ks) < 1:
+        parser.error("--Ks must be positive, got %r" % args.Ks)
+    if args.patience < 0 or (args.patience and not args.valid):
+        parser.error("--patience needs --valid and N >= 0 (stopping on test metrics would "
+                     "tune on the test set)")
+    args.select_metric = selection_metric(parser, args)
     return args
+
+
+def metric_names(protocol, Ks):
+    """Names of the test metrics one evaluation records, in print order (validation's are
+    the same with a ``valid_`` prefix)."""
+    names = ordered_names(Ks) if protocol != "full" else []
+    if protocol != "sampled":
+        names += ["full_%s@%d" % (name, k) for name in FULL_METRICS for k in Ks]
+    return names
+
+
+def selection_metric(parser, args):
+    """The history key that picks the best epoch: a test metric, or ``valid_`` + it."""
+    available = metric_names(args.eval_protocol, args.Ks)
+    if args.select_metric is None:
+        name = "hit@%d" % (10 if 10 in args.Ks else args.Ks[0])
+    else:
+        name = args.select_metric.lower()
+        if name.startswith("valid_"):
+            name = name[len("valid_"):]
+    if args.eval_protocol == "full" and not name.startswith("full_"):
+        name = "full_" + name  # with only the full protocol, "ndcg@20" can only mean that
+    if name not in available:
+        parser.error("--select_metric %s is not measured by --eval_protocol %s --Ks %s; "
+                     "choose one of %s" % (args.select_metric, args.eval_protocol,
+                                           ",".join(map(str, args.Ks)), ", ".join(available)))
+    return ("valid_" if args.valid else "") + name
 
 
 HYPERPARAMETERS = ("dataset", "epochs", "batch_size", "lr", "embed_size", "n_layers", "decay",
                    "lambda_m", "n_mca", "adj_b", "modalities", "eval_interval", "seed", "Ks",
-                   "data_path", "out_dir")
+                   "eval_protocol", "valid", "select_metric", "patience", "data_path", "out_dir")
+# What a resumed run may change: the rest must equal the checkpoint's (see checkpoint.py).
+RESUMABLE_CHANGES = ("epochs", "patience", "data_path", "out_dir")
 
 
 def hyperparameters(args):

@@ -2,8 +2,12 @@
 
     python main.py --dataset amazon            # the release's Beauty settings
     python main.py --dataset demo --epochs 4   # built-in synthetic data
+    python main.py --dataset demo --valid --patience 3 --eval_protocol both   # careful mode
+
+By default (faithful mode) it trains and reports as the release does. --valid selects the
+epoch on validation.txt, --eval_protocol full|both adds full ranking, and --resume
+continues from <out_dir>/checkpoints (see utility/evaluation.py and utility/checkpoint.py).
 """
-import json
 import os
 import sys
 import time
@@ -12,14 +16,15 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from model.MCLN import MCLN
-from utility.checkpoint import restore_variables
+from utility.checkpoint import (Checkpoints, numpy_rng_state, python_rng_state,
+                                restore_variables, set_numpy_rng_state, set_python_rng_state)
 from utility.errors import InputError, exit_on_input_error
-from utility.evaluation import (evaluate, read_test_negatives, sample_test_negatives,
-                                held_out_items, write_test_negatives)
-from utility.load_data import cached_adjacency, load_dataset
-from utility.metrics import ordered_names
+from utility.evaluation import Evaluator
+from utility.load_data import cached_adjacency, load_dataset, without_validation
 from utility.parser import hyperparameters, parse_args
+from utility.report import epoch_line, metrics_text, summarise, write_results
 from utility.sampler import TrainSampler
+from utility.selection import Selection
 from utility.session import make_session
 
 HOW_TO_GET_DATA = {
@@ -31,28 +36,17 @@ HOW_TO_GET_DATA = {
 
 
 def load(args):
+    """The dataset to train on (with --valid, validation items out of train) and its graph."""
     if not os.path.isdir(args.data_dir):
         hint = HOW_TO_GET_DATA.get(args.folder)
         raise InputError("dataset folder %s not found; %s" % (
             args.data_dir, "create it with: %s --data_path %s" % (hint, args.data_path)
             if hint else "put train.txt, test.txt and the feature files there"))
     dataset = load_dataset(args.data_dir, args.modality_list)
+    if args.valid:
+        dataset = without_validation(dataset)
     adjacency = cached_adjacency(args.data_dir, dataset, args.adj_b)
     return dataset, adjacency
-
-
-def evaluation_lists(args, dataset):
-    """Test users and their 100 candidates: 99 negatives, then the held-out item."""
-    users, held_out = held_out_items(dataset)
-    if args.test_negatives:
-        negatives = read_test_negatives(args.test_negatives, dataset, users, held_out)
-    else:
-        # One seeded draw per run, reused at every evaluation so epochs are comparable.
-        negatives = sample_test_negatives(np.random.RandomState(args.seed + 1), dataset,
-                                          users, held_out)
-    if args.save_test_negatives:
-        write_test_negatives(args.save_test_negatives, users, negatives)
-    return users, np.concatenate([negatives, held_out[:, None]], axis=1)
 
 
 def train_epoch(session, model, sampler):
@@ -68,14 +62,11 @@ def train_epoch(session, model, sampler):
     return totals
 
 
-def epoch_line(epoch, record, Ks):
-    line = "Epoch %d [%.1fs" % (epoch, record["train_seconds"])
-    if "eval_seconds" in record:
-        line += " + %.1fs" % record["eval_seconds"]
-    line += "]: train==[%.5f=%.5f + %.5f]" % (record["loss"], record["mf_loss"],
-                                              record["emb_loss"])
-    metrics = [name for name in ordered_names(Ks) if name in record]
-    return line + "".join(", %s=%.5f" % (name, record[name]) for name in metrics)
+def training_state(args, history, sampler):
+    """What, besides the variables, determines the rest of the run (for --resume)."""
+    return {"epoch": history[-1]["epoch"], "history": history,
+            "hyperparameters": hyperparameters(args),
+            "sampler_rng": numpy_rng_state(sampler.rng), "python_rng": python_rng_state()}
 
 
 def run(args):
@@ -83,7 +74,11 @@ def run(args):
     dataset, (adj_indices, adj_values, _) = load(args)
     print(dataset.statistics())
     sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
-    test_users, candidates = evaluation_lists(args, dataset)
+    evaluate = Evaluator(args, dataset)
+    checkpoints = None if args.no_checkpoints else Checkpoints(args.out_dir)
+    if args.resume and checkpoints is None:
+        raise InputError("--resume needs checkpoints; drop --no_checkpoints")
+    resumed = checkpoints.load_last(args) if args.resume else None
     load_seconds = time.time() - start
 
     tf.disable_eager_execution()
@@ -96,67 +91,66 @@ def run(args):
     session = make_session(graph, args.threads, args.xla)
     session.run(init)
     model.feed_data(session, adj_indices, adj_values, dataset.features)
-    if args.init_checkpoint:
+    history = []
+    if resumed:
+        checkpoints.restore_last(session)  # model, Adam slots and beta powers
+        set_numpy_rng_state(sampler.rng, resumed["sampler_rng"])
+        set_python_rng_state(resumed["python_rng"])
+        history = resumed["history"]
+        print("resumed from %s after epoch %d" % (checkpoints.path("last"), resumed["epoch"]))
+    elif args.resume:
+        print("note: nothing to resume in %s; starting from scratch" % checkpoints.directory)
+    elif args.init_checkpoint:
         restore_variables(session, model.parameters, args.init_checkpoint)
         print("restored model variables from %s" % args.init_checkpoint)
 
     def run_evaluation(record):
         eval_start = time.time()
-        record.update(evaluate(session, model, test_users, candidates, args.Ks,
-                               args.eval_users_per_call))
+        record.update(evaluate(session, model))
         record["eval_seconds"] = time.time() - eval_start
 
-    history = []
-    for epoch in range(1, args.epochs + 1):
+    selection = Selection(args.select_metric, args.patience)
+    selection.replay(history)
+    for epoch in range(len(history) + 1, args.epochs + 1):
+        if selection.exhausted:  # --patience evaluations in a row without a better one
+            break
         epoch_start = time.time()
         loss, mf_loss, emb_loss = train_epoch(session, model, sampler)
         record = dict(epoch=epoch, loss=loss, mf_loss=mf_loss, emb_loss=emb_loss,
                       train_seconds=time.time() - epoch_start)
         if np.isnan(loss):
             raise InputError("loss is NaN at epoch %d; lower --lr or raise --decay" % epoch)
-        if epoch % args.eval_interval == 0 or epoch == args.epochs:
+        evaluated = epoch % args.eval_interval == 0 or epoch == args.epochs
+        if evaluated:
             run_evaluation(record)
+            improved = selection.update(record)
         history.append(record)
-        print(epoch_line(epoch, record, args.Ks))
+        print(epoch_line(epoch, record, args))
         sys.stdout.flush()
+        if evaluated and checkpoints:
+            checkpoints.save(session, training_state(args, history, sampler), best=improved)
+
     final = history[-1] if history else {}
+    stopped_early = final.get("epoch") if selection.exhausted and len(history) < args.epochs \
+        else None
+    if stopped_early:
+        print("early stop after epoch %d: no better %s in %d evaluations; best at epoch %d"
+              % (stopped_early, args.select_metric, args.patience, selection.best["epoch"]))
     if not history:
         run_evaluation(final)
-        print("Evaluation [%.1fs]: %s" % (final["eval_seconds"], ", ".join(
-            "%s=%.5f" % (name, final[name]) for name in ordered_names(args.Ks))))
-    results = summarise(args, history, final, load_seconds)
+        selection.update(final)
+        print("Evaluation [%.1fs]%s" % (final["eval_seconds"], metrics_text(final, args)))
+    extra = {"stopped_early_at_epoch": stopped_early,
+             "resumed_after_epoch": resumed["epoch"] if resumed else None}
+    if checkpoints:
+        extra["checkpoints"] = {which: checkpoints.path(which) for which in ("last", "best")}
+    results = summarise(args, history, final, selection, load_seconds, **extra)
     write_results(args.out_dir, results)
-    print("random ranking would give hit@10=%.2f; this run: hit@10=%.5f; results in %s"
-          % (10.0 / candidates.shape[1], final.get("hit@10", float("nan")),
-             os.path.join(args.out_dir, "results.json")))
+    if evaluate.random_hit10 is not None:
+        print("random ranking would give hit@10=%.2f; this run: hit@10=%.5f"
+              % (evaluate.random_hit10, final.get("hit@10", float("nan"))))
+    print("results in %s" % os.path.join(args.out_dir, "results.json"))
     return results
-
-
-def summarise(args, history, final, load_seconds):
-    names = ordered_names(args.Ks)
-    evaluated = [r for r in history if "eval_seconds" in r] or [final]
-    best = max(evaluated, key=lambda r: r.get("hit@10", r[names[0]]))
-    train_seconds = [r["train_seconds"] for r in history]
-    return {
-        "dataset": args.dataset,
-        "epochs_run": len(history),
-        "tensorflow_version": tf.__version__,
-        "final": {name: final[name] for name in names},
-        "best": dict({name: best[name] for name in names}, epoch=best.get("epoch", 0)),
-        "seconds": {"load": load_seconds,
-                    "train_epoch_mean": float(np.mean(train_seconds)) if history else 0.0,
-                    "eval_mean": float(np.mean([r["eval_seconds"] for r in evaluated]))},
-        "history": history,
-        "hyperparameters": hyperparameters(args),
-    }
-
-
-def write_results(out_dir, results):
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "results.json")
-    with open(path + ".tmp", "w") as handle:
-        json.dump(results, handle, indent=1, default=float)
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

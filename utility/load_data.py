@@ -113,7 +113,7 @@ def load_dataset(data_dir, modalities, log=print):
         if not os.path.isfile(path):
             raise InputError("%s: file not found" % path)
     arrays = cached(data_dir, "interactions", sources,
-                    lambda: _parse_interactions(*sources[:2], valid_path=valid_path), log)
+                    lambda: parse_interactions(*sources[:2], valid_path=valid_path), log)
     n_users, n_items = int(arrays["n_users"]), int(arrays["n_items"])
     features = {}
     for modality, path in zip(modalities, feature_paths):
@@ -153,7 +153,7 @@ def cached(data_dir, name, sources, build, log=print, extra_key=""):
     return arrays
 
 
-def _parse_ids(path, line_no, tokens):
+def parse_ids(path, line_no, tokens):
     try:
         ids = [int(token) for token in tokens]
     except ValueError:
@@ -171,7 +171,7 @@ def read_train(path):
             tokens = line.split()
             if not tokens:
                 continue
-            ids = _parse_ids(path, line_no, tokens)
+            ids = parse_ids(path, line_no, tokens)
             if ids[0] in lists:
                 raise located(path, line_no, "user %d already has a line" % ids[0])
             lists[ids[0]] = ids[1:]
@@ -195,7 +195,7 @@ def read_pairs(path, skip_malformed):
             try:
                 if len(tokens) < 2:
                     raise located(path, line_no, "expected 'uid iid', got %r" % line.strip())
-                ids = _parse_ids(path, line_no, tokens)
+                ids = parse_ids(path, line_no, tokens)
             except InputError as error:
                 if not skip_malformed or "non-negative" in str(error):
                     raise
@@ -205,7 +205,8 @@ def read_pairs(path, skip_malformed):
     return np.array(pairs, dtype=np.int64).reshape(-1, 2), skipped
 
 
-def _parse_interactions(train_path, test_path, valid_path):
+def parse_interactions(train_path, test_path, valid_path):
+    """The split files -> counts and CSR train lists; n_items = max item id + 1."""
     lists = read_train(train_path)
     test_pairs, skipped = read_pairs(test_path, skip_malformed=True)
     for message in skipped:

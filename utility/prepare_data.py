@@ -36,7 +36,8 @@ import urllib.request
 import numpy as np
 import scipy.sparse
 
-from utility.errors import InputError, exit_on_input_error, located
+from utility.errors import InputError, exit_on_input_error
+from utility.load_data import parse_ids, parse_interactions
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
@@ -204,44 +205,6 @@ def fetch(source, target, expected_sha256, mirror=None):
 # Parsing the splits and the entity lists
 
 
-def _int_tokens(path, line_no, tokens):
-    try:
-        values = [int(token) for token in tokens]
-    except ValueError:
-        raise located(path, line_no, "expected integer ids, got %r" % " ".join(tokens))
-    if values and min(values) < 0:
-        raise located(path, line_no, "ids must not be negative")
-    return values
-
-
-def scan_split(path, lenient=False):
-    """Return ``(max uid, max iid, number of item tokens)`` of a ``uid iid ...`` file.
-
-    Blank lines are skipped. With ``lenient`` (test / validation files, as the model's
-    loader does) a line that does not parse is skipped instead of being an error.
-    Maxima are -1 when there is nothing.
-    """
-    max_user, max_item, n_tokens = -1, -1, 0
-    with open(path) as handle:
-        for line_no, line in enumerate(handle, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            try:
-                ids = _int_tokens(path, line_no, tokens)
-            except InputError:
-                if lenient:
-                    continue
-                raise
-            if lenient and len(ids) < 2:
-                continue
-            max_user = max(max_user, ids[0])
-            if len(ids) > 1:
-                max_item = max(max_item, max(ids[1:]))
-                n_tokens += len(ids) - 1
-    return max_user, max_item, n_tokens
-
-
 def read_entity_lists(path, n_items):
     """Read ``iid e e ...`` lines into ``{iid: [entity ids]}`` for iids below ``n_items``.
 
@@ -254,7 +217,7 @@ def read_entity_lists(path, n_items):
             tokens = line.split()
             if not tokens:
                 continue
-            ids = _int_tokens(path, line_no, tokens)
+            ids = parse_ids(path, line_no, tokens)
             if ids[0] >= n_items:
                 ignored += 1
                 continue
@@ -457,13 +420,10 @@ def prepare(name, data_path="Data", mirror=None, log=print):
         log("  verified SHA-256 of %s (%.1f s)" % (file_name, time.time() - file_started))
         fetched = True
 
-    scans = {}
-    for file_name in SPLIT_FILES:
-        scans[file_name] = scan_split(os.path.join(out, file_name),
-                                      lenient=file_name != "train.txt")
-    n_users = max(scan[0] for scan in scans.values()) + 1
-    n_items = max(scan[1] for scan in scans.values()) + 1
-    n_train = scans["train.txt"][2]
+    counts = parse_interactions(*[os.path.join(out, name) for name in
+                                  ("train.txt", "test.txt", "validation.txt")])
+    n_users, n_items = int(counts["n_users"]), int(counts["n_items"])
+    n_train = len(counts["train_items"])
     if n_items < 1:
         raise InputError("%s: no item ids in the splits" % out)
 

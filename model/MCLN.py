@@ -242,11 +242,14 @@ class MCLN(object):
         self.optimizer = tf.train.AdamOptimizer(learning_rate)
         self.train_op = self.optimizer.minimize(self.loss)
 
-    def score(self, users, branches):
-        """s(u, x) = <u, g> + lambda_m <u, image> + <u, text> + <u, m> (ranking only)."""
-        terms = [row_dot(users, branches["g"]), self.lambda_m * row_dot(users, branches["image"])]
-        terms += [row_dot(users, branches[k]) for k in ("text", "m") if k in branches]
+    def ranking_vectors(self, branches):
+        """w(x) = g + lambda_m image + text + m, so that s(u, x) = <u, w(x)> (ranking only)."""
+        terms = [branches["g"], self.lambda_m * branches["image"]]
+        terms += [branches[k] for k in ("text", "m") if k in branches]
         return tf.add_n(terms)
+
+    def score(self, users, branches):
+        return row_dot(users, self.ranking_vectors(branches))
 
     # ------------------------------------------------------------------------- evaluation
     def _build_evaluation(self):
@@ -314,14 +317,11 @@ class MCLN(object):
         """
         cache = self.eval_cache
         branches = self._cached_branches(lambda name: cache[name], 1)
-        # The score's linear form (see score()), as one vector per item.
-        terms = [branches["g"], self.lambda_m * branches["image"]]
-        terms += [branches[k] for k in ("text", "m") if k in branches]
         vectors = tf.Variable(tf.zeros([self.n_items, self.d]), trainable=False,
                               name="eval_cache_full_item_vectors",
                               collections=[tf.GraphKeys.LOCAL_VARIABLES])
         self.full_item_vectors = vectors
-        self.refresh_full_ranking = tf.assign(vectors, tf.add_n(terms))
+        self.refresh_full_ranking = tf.assign(vectors, self.ranking_vectors(branches))
 
         self.full_users = tf.placeholder(tf.int32, [None], name="full_users")
         self.full_masked = tf.placeholder(tf.int64, [None, 2], name="full_masked")

@@ -1,6 +1,7 @@
 """Where a training step's time goes: per-op-type totals from a traced session run.
 
     python bench/profile_step.py --dataset amazon --data_path Data [--top 25] [--runs 3]
+    python bench/profile_step.py --dataset amazon --data_path Data --profile_eval
 
 Takes the same flags as bench/benchmark.py. The op times are summed over the threads that
 ran them, so on a multi-core machine they add up to more than the step's wall time.
@@ -35,6 +36,8 @@ def op_times(run_metadata, graph):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     top, runs = 25, 3
+    profile_eval = "--profile_eval" in argv
+    argv = [a for a in argv if a != "--profile_eval"]
     for flag in ("--top", "--runs"):
         if flag in argv:
             at = argv.index(flag)
@@ -57,6 +60,16 @@ def main(argv=None):
                 model.int_items: intervention}
 
     fetches = [model.train_op, model.loss]
+    if profile_eval:  # one scoring call of --eval_users_per_call users
+        from utility.evaluation import held_out_items, sample_test_negatives
+        users, held_out = held_out_items(dataset)
+        negatives = sample_test_negatives(np.random.RandomState(1), dataset, users, held_out)
+        candidates = np.concatenate([negatives, held_out[:, None]], axis=1)
+        session.run(model.refresh_eval_cache)
+        per_call = args.eval_users_per_call
+        fetches = model.eval_ranks
+        feed = lambda: {model.eval_users: users[:per_call],  # noqa: E731
+                        model.eval_items: candidates[:per_call]}
     for _ in range(2):
         session.run(fetches, feed())
     totals = collections.Counter()
@@ -69,8 +82,9 @@ def main(argv=None):
     for (kind, _), micros in totals.items():
         by_type[kind] += micros
     total = float(sum(by_type.values()))
-    print("TF %s: op time per step, summed over threads: %.3f s" % (tf.__version__,
-                                                                   total / runs / 1e6))
+    print("TF %s: op time per %s, summed over threads: %.3f s" % (
+        tf.__version__, "evaluation call" if profile_eval else "training step",
+        total / runs / 1e6))
     print("by op type:")
     for kind, micros in by_type.most_common(top):
         print("  %-32s %8.1f ms  %5.1f %%" % (kind, micros / runs / 1e3, 100 * micros / total))

@@ -330,7 +330,7 @@ def time_evaluation(args, model, session, dataset):
     # The timed users go through evaluate() in up to EVAL_CHUNKS pieces, each with its own
     # CPU gauge, so that a burst of other processes shows in one piece, not in the total.
     refreshes, scorings, others, sizes, chunk_metrics = [], [], [], [], []
-    chunk = max(per_call, -(-timed // EVAL_CHUNKS) // per_call * per_call)
+    chunk = max(4 * per_call, -(-timed // EVAL_CHUNKS) // per_call * per_call)
     for begin in range(0, timed, chunk):
         stop = min(timed, begin + chunk)
         gauge = CpuShare()

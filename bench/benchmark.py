@@ -309,8 +309,25 @@ def quiet(seconds, other_shares, threshold=QUIET_SHARE, minimum=3):
     return float(np.median(kept)) if len(kept) >= minimum else None
 
 
+def scoring_function():
+    """utility.evaluation.evaluate() is refresh_eval_cache + sampled_ranks(); the two parts
+    are timed apart (a refresh at 100k items can take as long as scoring a thousand users,
+    and its noise would swamp a subtraction)."""
+    try:
+        from utility.evaluation import sampled_ranks
+        return sampled_ranks
+    except ImportError:  # an older utility/evaluation.py: the same loop
+        def sampled_ranks(session, model, users, candidates, users_per_call):
+            return np.concatenate([session.run(model.eval_ranks, {
+                model.eval_users: users[start:start + users_per_call],
+                model.eval_items: candidates[start:start + users_per_call]})
+                for start in range(0, len(users), users_per_call)])
+        return sampled_ranks
+
+
 def time_evaluation(args, model, session, dataset):
     from utility.evaluation import evaluate, held_out_items, sample_test_negatives
+    from utility.metrics import rank_metrics
     users, held_out = held_out_items(dataset)
     negatives = sample_test_negatives(np.random.RandomState(args.seed + 1), dataset, users,
                                       held_out)
@@ -324,37 +341,39 @@ def time_evaluation(args, model, session, dataset):
     session.run(model.refresh_eval_cache)
     first_refresh = time.time() - start
     start = time.time()
-    session.run(model.eval_ranks, {model.eval_users: users[:per_call],
-                                   model.eval_items: candidates[:per_call]})
+    evaluate(session, model, users[:per_call], candidates[:per_call], args.Ks, per_call)
     first_call = time.time() - start
-    # The timed users go through evaluate() in up to EVAL_CHUNKS pieces, each with its own
-    # CPU gauge, so that a burst of other processes shows in one piece, not in the total.
-    refreshes, scorings, others, sizes, chunk_metrics = [], [], [], [], []
-    chunk = max(4 * per_call, -(-timed // EVAL_CHUNKS) // per_call * per_call)
+    refreshes = []
+    for _ in range(3):
+        start = time.time()
+        session.run(model.refresh_eval_cache)
+        refreshes.append(time.time() - start)
+    refresh = float(np.median(refreshes))
+    # Scoring in up to EVAL_CHUNKS pieces, each with its own CPU gauge, so that a burst of
+    # other processes shows in one piece rather than in the total.
+    sampled_ranks = scoring_function()
+    scorings, others, sizes, ranks = [], [], [], []
+    chunk = max(per_call, -(-timed // EVAL_CHUNKS) // per_call * per_call)
     for begin in range(0, timed, chunk):
         stop = min(timed, begin + chunk)
         gauge = CpuShare()
         start = time.time()
-        session.run(model.refresh_eval_cache)
-        refreshes.append(time.time() - start)
-        start = time.time()
-        chunk_metrics.append(evaluate(session, model, users[begin:stop],
-                                      candidates[begin:stop], args.Ks, per_call))
-        # evaluate() refreshes the cache itself; take the refresh just measured off.
-        scorings.append(max(0.0, time.time() - start - refreshes[-1]))
+        ranks.append(sampled_ranks(session, model, users[begin:stop], candidates[begin:stop],
+                                   per_call))
+        scorings.append(time.time() - start)
         others.append(gauge.stop().get("other_cpu_share"))
         sizes.append(stop - begin)
-    refresh = float(np.median(refreshes))
+    metrics = rank_metrics(np.concatenate(ranks), args.Ks)
     per_user = np.array(scorings) / np.array(sizes)
-    metrics = {key: float(np.average([m[key] for m in chunk_metrics], weights=sizes))
-               for key in chunk_metrics[0]}
     out = {"eval_users_total": total, "eval_users_timed": timed,
            "eval_users_per_call": per_call, "eval_first_refresh_seconds": first_refresh,
            "eval_first_call_seconds": first_call, "eval_refresh_seconds": refresh,
-           "eval_measured_seconds": float(sum(scorings)) + refresh,
+           "eval_refresh_seconds_all": refreshes,
+           "eval_scoring_seconds_timed": float(sum(scorings)),
            "eval_seconds": refresh + float(sum(scorings)) * total / float(timed),
            "eval_scaled": timed < total, "eval_chunk_users": sizes,
-           "eval_chunk_other_cpu_share": others, "eval_metrics": metrics}
+           "eval_chunk_other_cpu_share": others,
+           "eval_metrics": {key: float(value) for key, value in metrics.items()}}
     quiet_per_user = quiet(per_user, others, minimum=2)
     if quiet_per_user is not None:
         out["eval_seconds_quiet"] = refresh + quiet_per_user * total

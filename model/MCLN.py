@@ -88,7 +88,10 @@ class MCLN(object):
             return tf.Variable(value, trainable=False, name=name,
                                collections=[tf.GraphKeys.LOCAL_VARIABLES])
 
-        self.features = {m: holder("features_" + m, tf.float32, [self.n_items, dim])
+        # Read as plain tensors: a gather from a resource variable itself (ResourceGather)
+        # switches it to copy-on-read, and every later full read (the evaluation refresh)
+        # would then copy the whole feature matrix.
+        self.features = {m: holder("features_" + m, tf.float32, [self.n_items, dim]).read_value()
                          for m, dim in feature_dims.items()}
         n_nodes = self.n_users + self.n_items
         self.adjacency = tf.SparseTensor(
@@ -143,6 +146,13 @@ class MCLN(object):
                 layer["feed_forward_norm"] = norm_params()
             # V then linear, fused: P(hV)L = P(h(VL)) saves a c x c product per row.
             layer["value_linear"] = tf.matmul(layer["V"], layer["linear"])
+            # 1/sqrt(c) and the counterfactual term's minus sign, folded into the c x c
+            # query weights: (hQ)(hK)^T/sqrt(c) - (zQi)(zKi)^T/sqrt(c)
+            #   = (h Q')(hK)^T + (z Qi')(zKi)^T with Q' = Q/sqrt(c), Qi' = -Qi/sqrt(c),
+            # so no B x B tensor is divided or subtracted (nor, backwards, differentiated).
+            scale = 1.0 / math.sqrt(c)
+            layer["query"] = layer["Q"] * scale
+            layer["query_int"] = layer["Q_int"] * -scale
             self.layers.append(layer)
         self.positive_output = dense("dense", [c, d], False)["kernel"]
         self.negative_output = dense("dense_1", [c, d], False)["kernel"]
@@ -161,15 +171,21 @@ class MCLN(object):
         for _ in range(self.n_layers):
             embeddings = multiply(embeddings)
             layers.append(embeddings)
-        mean = tf.reduce_mean(tf.stack(layers, axis=1), axis=1)
+        # Sum, then divide: no (nodes x layers x d) stacked copy, forwards or backwards.
+        mean = tf.add_n(layers) / float(len(layers))
         return tf.split(mean, [self.n_users, self.n_items], axis=0)
 
     def item_branches(self, items, propagated_items):
-        """Per-branch item representations: g (graph) and one projected feature per modality."""
-        branches = {"g": tf.gather(propagated_items, items)}
+        """Per-branch item representations: g (graph) and one projected feature per modality.
+
+        ``items`` None means every item in id order: the tables are used as they are (a
+        gather of all rows would copy the feature matrices).
+        """
+        pick = (lambda table: table) if items is None else (lambda table: tf.gather(table, items))
+        branches = {"g": pick(propagated_items)}
         for modality in self.modalities:
             # Gather then project: only the batch's rows, same values and gradients.
-            branches[modality] = tf.matmul(tf.gather(self.features[modality], items),
+            branches[modality] = tf.matmul(pick(self.features[modality]),
                                            self.projections[modality])
         return branches
 
@@ -177,20 +193,28 @@ class MCLN(object):
         """z(x) = concat[g, image, (text)]."""
         return tf.concat([branches["g"]] + [branches[m] for m in self.modalities], axis=1)
 
-    def _grouped(self, rows, groups):
-        return tf.reshape(rows, [groups, -1, self.width])
+    @staticmethod
+    def _grouped(rows, groups):
+        """(groups x rows-per-group x width) for batched products.
+
+        ``groups`` None means all rows form one group (training, full ranking): they stay
+        2-D, as a plain matmul is faster than a batch of one.
+        """
+        if groups is None:
+            return rows
+        return tf.reshape(rows, [groups, -1, rows.shape[-1]])
 
     def _attention_logits(self, queries, keys, groups):
-        logits = tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
-                           transpose_b=True)
-        return logits / math.sqrt(self.width)
+        return tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
+                         transpose_b=True)
 
     def attention_inputs(self, h, layer):
-        """(h Q, h K, h V linear): what the attention of ``layer`` needs from its input."""
-        return [tf.matmul(h, layer[name]) for name in ("Q", "K", "value_linear")]
+        """(h Q/sqrt(c), h K, h V linear): what the attention of ``layer`` needs."""
+        return [tf.matmul(h, layer[name]) for name in ("query", "K", "value_linear")]
 
     def counterfactual_inputs(self, z_int, layer):
-        return [tf.matmul(z_int, layer[name]) for name in ("Q_int", "K_int")]
+        """(-z Q_int/sqrt(c), z K_int): the counterfactual term, sign and scale included."""
+        return [tf.matmul(z_int, layer[name]) for name in ("query_int", "K_int")]
 
     def learning_layer(self, h, layer, inputs, counterfactual, groups):
         """One counterfactual learning layer plus its feed-forward block.
@@ -199,9 +223,12 @@ class MCLN(object):
         int items, or None on the negative path (factual attention only).
         """
         queries, keys, values = inputs
-        logits = self._attention_logits(queries, keys, groups)
         if counterfactual is not None:
-            logits -= self._attention_logits(counterfactual[0], counterfactual[1], groups)
+            # Both terms in ONE product over 2c columns, [hQ', zQi'] [hK, zKi]^T, instead
+            # of two (B x B) products and a (B x B) sum.
+            queries = tf.concat([queries, counterfactual[0]], axis=1)
+            keys = tf.concat([keys, counterfactual[1]], axis=1)
+        logits = self._attention_logits(queries, keys, groups)
         mixed = tf.matmul(tf.nn.softmax(logits), self._grouped(values, groups))
         attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
         inner = tf.nn.relu(tf.matmul(attended, layer["inner"]["kernel"]) + layer["inner"]["bias"])
@@ -224,10 +251,12 @@ class MCLN(object):
         neg = self.item_branches(self.neg_items, items_g)
         z_int = self.joint(self.item_branches(self.int_items, items_g))
         counterfactual = [self.counterfactual_inputs(z_int, layer) for layer in self.layers]
-        pos["m"] = tf.nn.relu(tf.matmul(self.learning_stack(self.joint(pos), counterfactual, 1),
-                                        self.positive_output))
-        neg["m"] = tf.nn.relu(tf.matmul(self.learning_stack(self.joint(neg), None, 1),
-                                        self.negative_output))
+        # Same layers on both paths; the negative path has no counterfactual term and its
+        # own output projection.
+        positive_h = self.learning_stack(self.joint(pos), counterfactual, None)
+        negative_h = self.learning_stack(self.joint(neg), None, None)
+        pos["m"] = tf.nn.relu(tf.matmul(positive_h, self.positive_output))
+        neg["m"] = tf.nn.relu(tf.matmul(negative_h, self.negative_output))
         users = tf.gather(users_g, self.users)
         self.batch_scores = self.score(users, pos)
         self.mf_loss = tf.add_n([bpr_loss(users, pos[k], neg[k]) for k in sorted(pos)])
@@ -261,8 +290,7 @@ class MCLN(object):
         item only. Scoring a candidate list then starts at the first attention product.
         """
         users_g, items_g = self.propagate()
-        all_items = tf.range(self.n_items)
-        z_all = self.joint(self.item_branches(all_items, items_g))
+        z_all = self.joint(self.item_branches(None, items_g))
         tables = {"users": users_g, "z": z_all}
         for name, value in zip(("q", "k", "v"), self.attention_inputs(z_all, self.layers[0])):
             tables["first_" + name] = value
@@ -316,7 +344,7 @@ class MCLN(object):
         ``full_masked`` lists (row of the batch, item) pairs to rank last (-inf).
         """
         cache = self.eval_cache
-        branches = self._cached_branches(lambda name: cache[name], 1)
+        branches = self._cached_branches(lambda name: cache[name], None)
         vectors = tf.Variable(tf.zeros([self.n_items, self.d]), trainable=False,
                               name="eval_cache_full_item_vectors",
                               collections=[tf.GraphKeys.LOCAL_VARIABLES])

@@ -70,7 +70,7 @@ def bench_parser():
         help="test users to time the evaluation on ('all', or N: scaled up to all; 0: skip)")
     add("--roofline_size", type=int, default=2048,
         help="edge of the roofline matmuls (0: skip the roofline)")
-    add("--roofline_repeats", type=int, default=7)
+    add("--roofline_repeats", type=int, default=4, help="runs per shape in each of 3 rounds")
     add("--json", default=None, help="also write the results here")
     add("--scaling", action="store_true",
         help="run the synthetic scaling sweep (bench/scaling.py) instead")
@@ -198,35 +198,44 @@ def load_synthetic(args):
 
 
 # ------------------------------------------------------------------------------- roofline
-def roofline(threads, size, repeats):
-    """GFLOP/s of plain float32 tf.matmul at attention-like and square shapes (no XLA)."""
+def roofline(threads, size, repeats, passes=3):
+    """GFLOP/s of plain float32 tf.matmul at attention-like and square shapes (no XLA).
+
+    The shapes take turns over ``passes`` rounds of ``repeats`` runs each, and the best run
+    of each shape counts: a roofline is an upper bound, and on a shared machine the best
+    run is the one least disturbed by other processes.
+    """
     import tensorflow.compat.v1 as tf
     from utility.session import make_session
     scale = size / 2048.0
-    results = {}
-    gauge = CpuShare()
-    for name, shape in ROOFLINE_SHAPES.items():
-        m, k, n = [max(1, int(round(x * scale))) for x in shape]
-        graph = tf.Graph()
-        with graph.as_default():
+    graph = tf.Graph()
+    products, shapes = {}, {}
+    with graph.as_default():
+        for name, (m, k, n) in ROOFLINE_SHAPES.items():
+            m, k, n = [max(1, int(round(x * scale))) for x in (m, k, n)]
+            transpose_b = "QKt" in name  # as the attention logits: (B x c)(B x c)^T
             a = tf.Variable(tf.random_normal([m, k], seed=1))
-            b = tf.Variable(tf.random_normal([k, n], seed=2))
-            product = tf.matmul(a, b)
-            init = tf.global_variables_initializer()
-        with make_session(graph, threads) as session:
-            session.run(init)
-            for _ in range(2):
-                session.run(product.op)
-            seconds = []
-            for _ in range(repeats):
-                start = time.time()
-                session.run(product.op)  # no fetch: nothing copied out
-                seconds.append(time.time() - start)
-        # A roofline is an upper bound: the best run, least disturbed by other processes.
-        best = float(np.min(seconds))
-        results[name] = {"shape": [m, k, n], "seconds": best,
-                         "median_seconds": float(np.median(seconds)),
-                         "gflops_per_second": matmul_flops(m, k, n) / best / 1e9}
+            b = tf.Variable(tf.random_normal([n, k] if transpose_b else [k, n], seed=2))
+            products[name] = tf.matmul(a, b, transpose_b=transpose_b).op
+            shapes[name] = [m, k, n]
+        init = tf.global_variables_initializer()
+    seconds = {name: [] for name in products}
+    gauge = CpuShare()
+    with make_session(graph, threads) as session:
+        session.run(init)
+        for _ in range(passes):
+            for name, product in products.items():
+                session.run(product)  # warm-up; no fetch, so nothing is copied out
+                for _ in range(repeats):
+                    start = time.time()
+                    session.run(product)
+                    seconds[name].append(time.time() - start)
+    results = {}
+    for name, times in seconds.items():
+        best = float(np.min(times))
+        results[name] = {"shape": shapes[name], "seconds": best,
+                         "median_seconds": float(np.median(times)),
+                         "gflops_per_second": matmul_flops(*shapes[name]) / best / 1e9}
     return results, gauge.stop()
 
 

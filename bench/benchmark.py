@@ -123,6 +123,20 @@ def machine():
     return info
 
 
+def code_version():
+    """The checkout being measured: HEAD and whether model/ or utility/ differ from it."""
+    def git(*command):
+        try:
+            return subprocess.run(["git", "-C", REPO] + list(command), stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, universal_newlines=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"git_head": git("rev-parse", "--short", "HEAD") or None,
+            "uncommitted_changes": git("status", "--porcelain", "--", "model", "utility")
+            .splitlines()}
+
+
 def silent(*_):
     pass
 
@@ -419,8 +433,9 @@ def report_lines(r):
     def fmt(value, unit="", digits=3):
         return "n/a" if value is None else ("%.*f%s" % (digits, value, unit))
 
-    lines = ["MCLN benchmark: %s, TF %s, Python %s" % (r["data"], r["tensorflow"],
-                                                        r["machine"]["python"]),
+    lines = ["MCLN benchmark: %s, TF %s, Python %s, code %s%s" % (
+                 r["data"], r["tensorflow"], r["machine"]["python"], r["code"]["git_head"],
+                 " + uncommitted changes" if r["code"]["uncommitted_changes"] else ""),
              "machine: %s, %s cores, %s GB (shared: load average at start %s)" % (
                  r["machine"].get("cpu"), r["machine"].get("cpus"),
                  r["machine"].get("memory_gb"), r["machine"].get("load_average")),
@@ -490,7 +505,7 @@ def run(args):
     import tensorflow.compat.v1 as tf
     from utility.sampler import TrainSampler
 
-    results = {"machine": machine(), "tensorflow": tf.__version__,
+    results = {"machine": machine(), "tensorflow": tf.__version__, "code": code_version(),
                "data": args.synthetic and "synthetic " + args.synthetic or args.data_dir}
     for key in ("batch_size", "embed_size", "n_layers", "n_mca", "threads", "xla", "adj_b",
                 "lambda_m", "decay", "seed", "modality_list"):

@@ -13,9 +13,8 @@ import sys
 import time
 
 import numpy as np
-import tensorflow.compat.v1 as tf
 
-from model.MCLN import MCLN
+from model.MCLN import build_graph
 from utility.checkpoint import (Checkpoints, numpy_rng_state, python_rng_state,
                                 restore_variables, set_numpy_rng_state, set_python_rng_state)
 from utility.errors import InputError, exit_on_input_error
@@ -81,13 +80,9 @@ def run(args):
     resumed = checkpoints.load_last(args) if args.resume else None
     load_seconds = time.time() - start
 
-    tf.disable_eager_execution()
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(args.seed)
-        feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
-        model = MCLN(dataset.n_users, dataset.n_items, feature_dims, len(adj_values), args)
-        init = tf.global_variables_initializer()
+    feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
+    graph, model, init = build_graph(args, dataset.n_users, dataset.n_items, feature_dims,
+                                     len(adj_values))
     session = make_session(graph, args.threads, args.xla)
     session.run(init)
     model.feed_data(session, adj_indices, adj_values, dataset.features)

@@ -255,18 +255,13 @@ def roofline(threads, size, repeats, passes=3):
 
 # ---------------------------------------------------------------------------------- model
 def build(args, dataset, adjacency):
-    import tensorflow.compat.v1 as tf
-    from model.MCLN import MCLN
+    from model.MCLN import build_graph
     from utility.session import make_session
-    tf.disable_eager_execution()
     indices, values = adjacency[0], adjacency[1]
     start = time.time()
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(args.seed)
-        feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
-        model = MCLN(dataset.n_users, dataset.n_items, feature_dims, len(values), args)
-        init = tf.global_variables_initializer()
+    feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
+    graph, model, init = build_graph(args, dataset.n_users, dataset.n_items, feature_dims,
+                                     len(values))
     graph_def_bytes = graph.as_graph_def().ByteSize()
     built = time.time()
     session = make_session(graph, args.threads, args.xla)

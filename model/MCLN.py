@@ -46,6 +46,17 @@ def bpr_loss(users, positive, negative):
     return tf.reduce_mean(tf.nn.softplus(-(row_dot(users, positive) - row_dot(users, negative))))
 
 
+def build_graph(hp, n_users, n_items, feature_dims, n_adjacency):
+    """A new graph holding MCLN, seeded with ``hp.seed``; returns (graph, model, initialiser)."""
+    tf.disable_eager_execution()
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(hp.seed)
+        model = MCLN(n_users, n_items, feature_dims, n_adjacency, hp)
+        initialiser = tf.global_variables_initializer()
+    return graph, model, initialiser
+
+
 class MCLN(object):
     """Builds the training step, the evaluation cache and the evaluation scores.
 

@@ -163,18 +163,22 @@ def parse_ids(path, line_no, tokens):
     return ids
 
 
-def read_train(path):
-    """``uid iid iid ...`` lines -> {uid: [items in file order]}; a uid may not repeat."""
-    lists = {}
+def id_lines(path):
+    """(line number, ids) of each non-blank ``id id ...`` line; bad ids are located errors."""
     with open(path) as handle:
         for line_no, line in enumerate(handle, 1):
             tokens = line.split()
-            if not tokens:
-                continue
-            ids = parse_ids(path, line_no, tokens)
-            if ids[0] in lists:
-                raise located(path, line_no, "user %d already has a line" % ids[0])
-            lists[ids[0]] = ids[1:]
+            if tokens:
+                yield line_no, parse_ids(path, line_no, tokens)
+
+
+def read_train(path):
+    """``uid iid iid ...`` lines -> {uid: [items in file order]}; a uid may not repeat."""
+    lists = {}
+    for line_no, ids in id_lines(path):
+        if ids[0] in lists:
+            raise located(path, line_no, "user %d already has a line" % ids[0])
+        lists[ids[0]] = ids[1:]
     if not lists:
         raise InputError("%s: no interactions found" % path)
     return lists

@@ -37,7 +37,7 @@ import numpy as np
 import scipy.sparse
 
 from utility.errors import InputError, exit_on_input_error
-from utility.load_data import parse_ids, parse_interactions
+from utility.load_data import id_lines, parse_interactions
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
@@ -212,16 +212,11 @@ def read_entity_lists(path, n_items):
     count twice). Returns ``(lists, number of lines ignored because iid >= n_items)``.
     """
     lists, ignored = {}, 0
-    with open(path) as handle:
-        for line_no, line in enumerate(handle, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            ids = parse_ids(path, line_no, tokens)
-            if ids[0] >= n_items:
-                ignored += 1
-                continue
-            lists.setdefault(ids[0], []).extend(ids[1:])
+    for _, ids in id_lines(path):
+        if ids[0] >= n_items:
+            ignored += 1
+            continue
+        lists.setdefault(ids[0], []).extend(ids[1:])
     return lists, ignored
 
 

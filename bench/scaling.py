@@ -36,6 +36,16 @@ def sizes():
     return runs
 
 
+BUSY = 0.2
+
+
+def busy(result):
+    """Share of the CPUs other processes used while the steps were timed (1 on failure)."""
+    if "error" in result:
+        return 1.0
+    return result["training_cpu"].get("other_cpu_share") or 0.0
+
+
 def size_flag(size):
     return "%(users)d,%(items)d,%(interactions)d,%(image_dim)d,%(text_dim)d" % size
 
@@ -87,6 +97,9 @@ def main(argv=None):
     parser.add_argument("--warmup", default="1")
     parser.add_argument("--eval_users", default="512")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--retries", type=int, default=2,
+                        help="rerun a size whose steps shared the CPUs with other processes "
+                             "(other CPU share > %.1f) up to this many times" % BUSY)
     args, flags = parser.parse_known_args(argv)
     flags += ["--steps", args.steps, "--warmup", args.warmup, "--eval_users", args.eval_users]
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
@@ -96,6 +109,14 @@ def main(argv=None):
         key = size_flag(size)
         if key not in done:
             done[key] = run_one(size, flags, log)
+            for _ in range(args.retries):
+                if busy(done[key]) <= BUSY:
+                    break
+                log("other processes used %.2f of the CPUs; running this size again"
+                    % busy(done[key]))
+                again = run_one(size, flags, log)
+                if busy(again) < busy(done[key]):
+                    done[key] = again
         results.append({"axis": axis, "size": size, "result": done[key]})
         lines.append(row(axis, done[key]))
         print(lines[-1] if len(lines) > 2 else "\n".join(lines))

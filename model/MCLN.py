@@ -234,12 +234,16 @@ class MCLN(object):
         int items, or None on the negative path (factual attention only).
         """
         queries, keys, values = inputs
-        if counterfactual is not None:
-            # Both terms in ONE product over 2c columns, [hQ', zQi'] [hK, zKi]^T, instead
-            # of two (B x B) products and a (B x B) sum.
+        if counterfactual is not None and groups is None:
+            # One group (training, full ranking): both terms in ONE product over 2c
+            # columns, [hQ', zQi'] [hK, zKi]^T, instead of two (B x B) products and a sum.
             queries = tf.concat([queries, counterfactual[0]], axis=1)
             keys = tf.concat([keys, counterfactual[1]], axis=1)
         logits = self._attention_logits(queries, keys, groups)
+        if counterfactual is not None and groups is not None:
+            # Many small groups (sampled evaluation): two batched products and a sum; the
+            # (rows x 2c) concatenations would cost more than they save.
+            logits += self._attention_logits(counterfactual[0], counterfactual[1], groups)
         mixed = tf.matmul(tf.nn.softmax(logits), self._grouped(values, groups))
         attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
         inner = tf.nn.relu(tf.matmul(attended, layer["inner"]["kernel"]) + layer["inner"]["bias"])

@@ -20,11 +20,14 @@ Forward pass of one training step (model/MCLN.py):
 
     propagation          K · 2·nnz·d
     feature projections  3 · Σ_m 2·B·D_m·d        gather-then-project for pos, neg and int rows
-    V·linear fusion      C · 2·c³                  the model multiplies V by linear once per step
-    Q, K, V·linear       C · 2 paths · 3 · 2·B·c²  (4 products, Q K V linear, if not fused)
-    Q_int, K_int         C · 2 · 2·B·c²            on the counterfactual (int) rows
-    B x B products       C · (3 + 2) · 2·B²·c      positive path: hQ(hK)^T, the counterfactual
-                                                   term (zcQ_int)(zcK_int)^T, softmax·(hVL);
+    c x c forms          C · 3 · 2·c³              F = QK^T, G = Q_int K_int^T, V·linear, once
+                                                   per step (the logits are bilinear forms)
+    row projections      C · 2 paths · 2 · 2·B·c²  h F and h V·linear (the release: Q, K, V,
+                                                   linear, 4 products)
+    counterfactual rows  C · 2·B·c²                zc G on the counterfactual (int) rows (the
+                                                   release: Q_int, K_int, 2 products)
+    B x B products       C · (3 + 2) · 2·B²·c      positive path: (hF)h^T and (zcG)zc^T as one
+                                                   product over 2c columns, softmax·(hVL);
                                                    negative path: the first and the last
     feed-forward         C · 2 paths · 2 · 2·B·c·4c
     output projections   2 paths · 2·B·c·d
@@ -35,22 +38,24 @@ def joint_width(embed_size, feature_dims):
     return (1 + len(feature_dims)) * embed_size
 
 
-def training_forward_flops(batch, embed_size, feature_dims, n_layers, n_mca, nnz,
-                           fused_value_linear=True):
+def _widths(feature_dims):
+    return list(feature_dims.values()) if isinstance(feature_dims, dict) else list(feature_dims)
+
+
+def training_forward_flops(batch, embed_size, feature_dims, n_layers, n_mca, nnz):
     """Forward FLOPs of one training step, by component (a dict; see the module docstring).
 
     ``feature_dims`` is the list (or dict values) of feature widths, one per modality.
     """
-    dims = list(feature_dims.values()) if isinstance(feature_dims, dict) else list(feature_dims)
+    dims = _widths(feature_dims)
     B, d, C = batch, embed_size, n_mca
     c = joint_width(d, dims)
-    row_products = 3 if fused_value_linear else 4
     return {
         "propagation": n_layers * 2 * nnz * d,
         "feature_projections": 3 * sum(2 * B * D * d for D in dims),
-        "value_linear_fusion": C * 2 * c ** 3 if fused_value_linear else 0,
-        "qkv_projections": C * 2 * row_products * 2 * B * c * c,
-        "counterfactual_projections": C * 2 * 2 * B * c * c,
+        "weight_forms": C * 3 * 2 * c ** 3,
+        "row_projections": C * 2 * 2 * 2 * B * c * c,
+        "counterfactual_projections": C * 2 * B * c * c,
         "attention_products": C * (3 + 2) * 2 * B * B * c,
         "feed_forward": C * 2 * 2 * 2 * B * c * 4 * c,
         "output_projections": 2 * 2 * B * c * d,
@@ -66,18 +71,19 @@ def evaluation_flops(n_users_scored, candidates, n_items, embed_size, feature_di
                      n_mca, nnz):
     """Forward FLOPs of one evaluation: the per-item cache refresh plus the scoring.
 
-    Refresh (once): propagation, every item's feature projections, the first layer's
-    Q, K, V·linear rows and every layer's Q_int, K_int rows. Scoring, per user with G
-    candidates: per layer 3 G x G products (2·G²·c each) and the feed-forward block; the
-    Q, K, V·linear products of layers after the first; the output projection.
+    Refresh (once): propagation, every item's feature projections, the c x c forms, and for
+    every item the first layer's queries z (F + G) and values z V·linear and each later
+    layer's counterfactual queries z G. Scoring, per user with G candidates: the first
+    layer's 2 G x G products (2·G²·c each) and each later layer's 3 plus its row products
+    h F and h V·linear; every layer's feed-forward block; the output projection.
     """
-    dims = list(feature_dims.values()) if isinstance(feature_dims, dict) else list(feature_dims)
+    dims = _widths(feature_dims)
     d, C, G, I = embed_size, n_mca, candidates, n_items
     c = joint_width(d, dims)
-    refresh = (n_layers * 2 * nnz * d + sum(2 * I * D * d for D in dims) + C * 2 * c ** 3
-               + 3 * 2 * I * c * c + C * 2 * 2 * I * c * c)
-    per_user = (C * (3 * 2 * G * G * c + 2 * 2 * G * c * 4 * c)
-                + (C - 1) * 3 * 2 * G * c * c + 2 * G * c * d)
+    refresh = (n_layers * 2 * nnz * d + sum(2 * I * D * d for D in dims) + C * 3 * 2 * c ** 3
+               + (2 + C - 1) * 2 * I * c * c)
+    per_user = (C * 2 * 2 * G * c * 4 * c + 2 * 2 * G * G * c
+                + (C - 1) * (3 * 2 * G * G * c + 2 * 2 * G * c * c) + 2 * G * c * d)
     return {"refresh": refresh, "scoring": n_users_scored * per_user, "per_user": per_user}
 
 

@@ -81,8 +81,7 @@ def main(argv=None):
 
     outputs, clusters = [], {}
     for label, (model, session, gradients, _, _) in (("plain", plain), ("xla", jit)):
-        fetch = {"loss": model.loss, "mf_loss": model.mf_loss, "emb_loss": model.emb_loss,
-                 "batch_scores": model.batch_scores}
+        fetch = {"loss": model.loss, "mf_loss": model.mf_loss, "emb_loss": model.emb_loss}
         fetch.update(("grad/" + name, g) for name, g in gradients.items())
         clusters[label + "_forward_backward"] = xla_cluster_count(session, fetch,
                                                                   feed(model, batches[0]))

@@ -23,10 +23,33 @@ LAYER_NORM_EPSILON = 1e-12
 
 
 def layer_norm(x, params):
-    """Normalise over the feature axis, then scale and shift (gamma, beta)."""
-    mean, variance = tf.nn.moments(x, [1], keep_dims=True)
-    return tf.nn.batch_normalization(x, mean, variance, params["beta"], params["gamma"],
-                                     LAYER_NORM_EPSILON)
+    """Normalise over the feature axis, then scale and shift (gamma, beta).
+
+    Written out rather than with tf.nn.moments/batch_normalization, which materialise
+    more full-size intermediates (forwards and backwards).
+    """
+    centered = x - tf.reduce_mean(x, axis=1, keepdims=True)
+    variance = tf.reduce_mean(tf.square(centered), axis=1, keepdims=True)
+    return centered * tf.rsqrt(variance + LAYER_NORM_EPSILON) * params["gamma"] + params["beta"]
+
+
+@tf.custom_gradient
+def softmax_mix(logits, values):
+    """softmax(logits) @ values over the last two axes, with a leaner gradient than autodiff's.
+
+    The softmax gradient needs rowsum(dP * P) for dP = dO values^T; as P values = O, that is
+    rowsum(dO * O), a (rows x c) reduction instead of a (rows x rows) product and reduction.
+    """
+    probabilities = tf.nn.softmax(logits)
+    outputs = tf.matmul(probabilities, values)
+
+    def gradient(d_outputs):
+        d_values = tf.matmul(probabilities, d_outputs, transpose_a=True)
+        d_probabilities = tf.matmul(d_outputs, values, transpose_b=True)
+        row_terms = tf.reduce_sum(d_outputs * outputs, axis=-1, keepdims=True)
+        return (d_probabilities - row_terms) * probabilities, d_values
+
+    return outputs, gradient
 
 
 def held_out_rank(scores):
@@ -157,13 +180,14 @@ class MCLN(object):
                 layer["feed_forward_norm"] = norm_params()
             # V then linear, fused: P(hV)L = P(h(VL)) saves a c x c product per row.
             layer["value_linear"] = tf.matmul(layer["V"], layer["linear"])
-            # 1/sqrt(c) and the counterfactual term's minus sign, folded into the c x c
-            # query weights: (hQ)(hK)^T/sqrt(c) - (zQi)(zKi)^T/sqrt(c)
-            #   = (h Q')(hK)^T + (z Qi')(zKi)^T with Q' = Q/sqrt(c), Qi' = -Qi/sqrt(c),
-            # so no B x B tensor is divided or subtracted (nor, backwards, differentiated).
+            # The logits as bilinear forms: (hQ)(hK)^T/sqrt(c) - (zQi)(zKi)^T/sqrt(c)
+            #   = (h F) h^T + (z G) z^T,  F = QK^T/sqrt(c),  G = -Qi Ki^T/sqrt(c)  (c x c),
+            # one row product per term instead of two, and no B x B tensor is scaled or
+            # subtracted (nor, backwards, differentiated).
             scale = 1.0 / math.sqrt(c)
-            layer["query"] = layer["Q"] * scale
-            layer["query_int"] = layer["Q_int"] * -scale
+            layer["factual_form"] = scale * tf.matmul(layer["Q"], layer["K"], transpose_b=True)
+            layer["counterfactual_form"] = -scale * tf.matmul(layer["Q_int"], layer["K_int"],
+                                                              transpose_b=True)
             self.layers.append(layer)
         self.positive_output = dense("dense", [c, d], False)["kernel"]
         self.negative_output = dense("dense_1", [c, d], False)["kernel"]
@@ -215,48 +239,45 @@ class MCLN(object):
             return rows
         return tf.reshape(rows, [groups, -1, rows.shape[-1]])
 
-    def _attention_logits(self, queries, keys, groups):
-        return tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
-                         transpose_b=True)
+    @staticmethod
+    def attention_term(rows, form):
+        """(rows F, rows): the pair whose product (rows F) rows^T is a bilinear logit term."""
+        return tf.matmul(rows, form), rows
 
-    def attention_inputs(self, h, layer):
-        """(h Q/sqrt(c), h K, h V linear): what the attention of ``layer`` needs."""
-        return [tf.matmul(h, layer[name]) for name in ("query", "K", "value_linear")]
-
-    def counterfactual_inputs(self, z_int, layer):
-        """(-z Q_int/sqrt(c), z K_int): the counterfactual term, sign and scale included."""
-        return [tf.matmul(z_int, layer[name]) for name in ("query_int", "K_int")]
-
-    def learning_layer(self, h, layer, inputs, counterfactual, groups):
+    def learning_layer(self, h, layer, terms, values, groups):
         """One counterfactual learning layer plus its feed-forward block.
 
-        ``inputs`` = attention_inputs(h); ``counterfactual`` = counterfactual_inputs of the
-        int items, or None on the negative path (factual attention only).
+        ``terms`` are (queries, keys) pairs whose products sum to the attention logits: the
+        factual term of h, then on the positive path the counterfactual term of the int
+        items; ``values`` = h V linear.
         """
-        queries, keys, values = inputs
-        if counterfactual is not None and groups is None:
-            # One group (training, full ranking): both terms in ONE product over 2c
-            # columns, [hQ', zQi'] [hK, zKi]^T, instead of two (B x B) products and a sum.
-            queries = tf.concat([queries, counterfactual[0]], axis=1)
-            keys = tf.concat([keys, counterfactual[1]], axis=1)
-        logits = self._attention_logits(queries, keys, groups)
-        if counterfactual is not None and groups is not None:
-            # Many small groups (sampled evaluation): two batched products and a sum; the
-            # (rows x 2c) concatenations would cost more than they save.
-            logits += self._attention_logits(counterfactual[0], counterfactual[1], groups)
-        mixed = tf.matmul(tf.nn.softmax(logits), self._grouped(values, groups))
+        if groups is None and len(terms) > 1:
+            # One group (training, full ranking): all terms in ONE product over their
+            # joint width, [hF, zG] [h, z]^T, instead of one (B x B) product per term and a
+            # sum. Many small groups (sampled evaluation) take a batched product per term:
+            # there the concatenations would cost more than they save.
+            terms = [(tf.concat([q for q, _ in terms], 1), tf.concat([k for _, k in terms], 1))]
+        logits = tf.add_n([tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
+                                     transpose_b=True) for queries, keys in terms])
+        mixed = softmax_mix(logits, self._grouped(values, groups))
         attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
         inner = tf.nn.relu(tf.matmul(attended, layer["inner"]["kernel"]) + layer["inner"]["bias"])
         outer = tf.nn.relu(tf.matmul(inner, layer["outer"]["kernel"]) + layer["outer"]["bias"])
         return layer_norm(outer + attended, layer["feed_forward_norm"])
 
-    def learning_stack(self, z, counterfactual, groups, first_inputs=None):
-        """All n_mca layers; ``counterfactual`` is a per-layer list of inputs, or None."""
+    def learning_stack(self, z, counterfactual, groups, first_layer=None):
+        """All n_mca layers from z. ``counterfactual[l]`` is layer l's counterfactual term
+        (or ``counterfactual`` is None: negative path). ``first_layer`` = (terms, values)
+        replaces the first layer's own, when they were precomputed."""
         h = z
         for l, layer in enumerate(self.layers):
-            inputs = first_inputs if l == 0 and first_inputs else self.attention_inputs(h, layer)
-            h = self.learning_layer(h, layer, inputs,
-                                    None if counterfactual is None else counterfactual[l], groups)
+            if l == 0 and first_layer:
+                terms, values = first_layer
+            else:
+                terms = [self.attention_term(h, layer["factual_form"])]
+                terms += [counterfactual[l]] if counterfactual else []
+                values = tf.matmul(h, layer["value_linear"])
+            h = self.learning_layer(h, layer, terms, values, groups)
         return h
 
     # --------------------------------------------------------------------------- training
@@ -265,7 +286,8 @@ class MCLN(object):
         pos = self.item_branches(self.pos_items, items_g)
         neg = self.item_branches(self.neg_items, items_g)
         z_int = self.joint(self.item_branches(self.int_items, items_g))
-        counterfactual = [self.counterfactual_inputs(z_int, layer) for layer in self.layers]
+        counterfactual = [self.attention_term(z_int, layer["counterfactual_form"])
+                          for layer in self.layers]
         # Same layers on both paths; the negative path has no counterfactual term and its
         # own output projection.
         positive_h = self.learning_stack(self.joint(pos), counterfactual, None)
@@ -273,7 +295,6 @@ class MCLN(object):
         pos["m"] = tf.nn.relu(tf.matmul(positive_h, self.positive_output))
         neg["m"] = tf.nn.relu(tf.matmul(negative_h, self.negative_output))
         users = tf.gather(users_g, self.users)
-        self.batch_scores = self.score(users, pos)
         self.mf_loss = tf.add_n([bpr_loss(users, pos[k], neg[k]) for k in sorted(pos)])
         # ID terms use the un-propagated tables; the divisor is the configured batch size.
         regularised = [tf.gather(self.user_embedding, self.users),
@@ -287,31 +308,32 @@ class MCLN(object):
         self.train_op = self.optimizer.minimize(self.loss)
 
     def ranking_vectors(self, branches):
-        """w(x) = g + lambda_m image + text + m, so that s(u, x) = <u, w(x)> (ranking only)."""
+        """w(x) = g + lambda_m image + text (+ m, if given): s(u, x) = <u, w(x)> (ranking only)."""
         terms = [branches["g"], self.lambda_m * branches["image"]]
         terms += [branches[k] for k in ("text", "m") if k in branches]
         return tf.add_n(terms)
-
-    def score(self, users, branches):
-        return row_dot(users, self.ranking_vectors(branches))
 
     # ------------------------------------------------------------------------- evaluation
     def _build_evaluation(self):
         """Evaluation reads per-item tables refreshed once per evaluation.
 
-        ``refresh_eval_cache`` runs the propagation once and precomputes, for every item,
-        z(x), the first layer's attention inputs and every layer's counterfactual inputs:
-        in evaluation the int items are the candidates themselves, so those depend on the
-        item only. Scoring a candidate list then starts at the first attention product.
+        In evaluation the int items are the candidates themselves, so everything that
+        depends on one item only is computed once per evaluation by ``refresh_eval_cache``
+        (after one propagation): z(x), the item part g + lambda_m image + text of the
+        ranking vector, the first layer's values, its queries of both terms (there h = z
+        is the int rows too, so the two terms add up to one: z (F + G) z^T), and each
+        later layer's counterfactual queries z G.
         """
         users_g, items_g = self.propagate()
-        z_all = self.joint(self.item_branches(None, items_g))
-        tables = {"users": users_g, "z": z_all}
-        for name, value in zip(("q", "k", "v"), self.attention_inputs(z_all, self.layers[0])):
-            tables["first_" + name] = value
-        for l, layer in enumerate(self.layers):
-            for name, value in zip(("q", "k"), self.counterfactual_inputs(z_all, layer)):
-                tables["cf%d_%s" % (l, name)] = value
+        branches = self.item_branches(None, items_g)
+        z_all = self.joint(branches)
+        first = self.layers[0]
+        tables = {"users": users_g, "z": z_all, "item_vectors": self.ranking_vectors(branches),
+                  "first_queries": tf.matmul(z_all, first["factual_form"]
+                                             + first["counterfactual_form"]),
+                  "first_values": tf.matmul(z_all, first["value_linear"])}
+        for l, layer in enumerate(self.layers[1:], 1):
+            tables["cf%d_queries" % l] = tf.matmul(z_all, layer["counterfactual_form"])
         self.eval_cache = {}
         updates = []
         for name, value in sorted(tables.items()):
@@ -326,26 +348,23 @@ class MCLN(object):
         self.eval_items = tf.placeholder(tf.int32, [None, None], name="eval_items")
         groups = tf.shape(self.eval_items)[0]
         items = tf.reshape(self.eval_items, [-1])
-        cache = self.eval_cache
-
-        branches = self._cached_branches(lambda name: tf.gather(cache[name], items), groups)
+        vectors = self._cached_ranking_vectors(lambda name: tf.gather(self.eval_cache[name],
+                                                                      items), groups)
         per_row_users = tf.reshape(tf.tile(self.eval_users[:, None],
                                            [1, tf.shape(self.eval_items)[1]]), [-1])
-        scores = self.score(tf.gather(cache["users"], per_row_users), branches)
+        scores = row_dot(tf.gather(self.eval_cache["users"], per_row_users), vectors)
         self.eval_scores = tf.reshape(scores, tf.shape(self.eval_items))
         self.eval_ranks = held_out_rank(self.eval_scores)
 
-    def _cached_branches(self, lookup, groups):
-        """Ranking branches (g, modalities, m) of rows read by ``lookup(table name)`` from the
-        evaluation cache; each group of rows attends within itself, int items = the rows."""
+    def _cached_ranking_vectors(self, lookup, groups):
+        """Ranking vectors of rows read by ``lookup(table name)`` from the evaluation cache;
+        each group of rows attends within itself, int items = the rows."""
         z = lookup("z")
-        counterfactual = [[lookup("cf%d_q" % l), lookup("cf%d_k" % l)]
-                          for l in range(self.n_mca)]
-        h = self.learning_stack(z, counterfactual, groups,
-                                first_inputs=[lookup("first_" + n) for n in ("q", "k", "v")])
-        branches = dict(zip(["g"] + self.modalities, tf.split(z, 1 + len(self.modalities), 1)))
-        branches["m"] = tf.nn.relu(tf.matmul(h, self.positive_output))
-        return branches
+        counterfactual = [None] + [(lookup("cf%d_queries" % l), z)
+                                   for l in range(1, self.n_mca)]
+        first_layer = ([(lookup("first_queries"), z)], lookup("first_values"))
+        h = self.learning_stack(z, counterfactual, groups, first_layer)
+        return lookup("item_vectors") + tf.nn.relu(tf.matmul(h, self.positive_output))
 
     # ------------------------------------------------------------- full-ranking evaluation
     def _build_full_ranking(self):
@@ -359,12 +378,12 @@ class MCLN(object):
         ``full_masked`` lists (row of the batch, item) pairs to rank last (-inf).
         """
         cache = self.eval_cache
-        branches = self._cached_branches(lambda name: cache[name], None)
         vectors = tf.Variable(tf.zeros([self.n_items, self.d]), trainable=False,
                               name="eval_cache_full_item_vectors",
                               collections=[tf.GraphKeys.LOCAL_VARIABLES])
         self.full_item_vectors = vectors
-        self.refresh_full_ranking = tf.assign(vectors, self.ranking_vectors(branches))
+        self.refresh_full_ranking = tf.assign(
+            vectors, self._cached_ranking_vectors(lambda name: cache[name], None))
 
         self.full_users = tf.placeholder(tf.int32, [None], name="full_users")
         self.full_masked = tf.placeholder(tf.int64, [None, 2], name="full_masked")

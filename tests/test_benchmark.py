@@ -18,9 +18,9 @@ def test_training_flops_by_hand():
     expected = {
         "propagation": 2 * (2 * 10 * 2),                     # K · 2·nnz·d = 80
         "feature_projections": 3 * (2 * 4 * 3 * 2 + 2 * 4 * 5 * 2),  # pos/neg/int rows = 384
-        "value_linear_fusion": 2 * 6 ** 3,                   # V·linear, c³ MACs = 432
-        "qkv_projections": 2 * 3 * (2 * 4 * 6 * 6),          # 2 paths x (Q, K, VL) = 1728
-        "counterfactual_projections": 2 * (2 * 4 * 6 * 6),   # Q_int, K_int = 576
+        "weight_forms": 3 * (2 * 6 ** 3),                    # F, G, V·linear: c³ MACs each
+        "row_projections": 2 * 2 * (2 * 4 * 6 * 6),          # 2 paths x (hF, hVL) = 1152
+        "counterfactual_projections": 2 * 4 * 6 * 6,         # zc G = 288
         "attention_products": 5 * (2 * 4 * 4 * 6),           # 3 positive + 2 negative = 960
         "feed_forward": 2 * (2 * 4 * 6 * 24 + 2 * 4 * 24 * 6),  # 2 paths, c->4c->c = 4608
         "output_projections": 2 * (2 * 4 * 6 * 2),           # dense, dense_1 = 192
@@ -28,17 +28,20 @@ def test_training_flops_by_hand():
     assert training_forward_flops(**TINY) == expected
     assert sum(expected.values()) == 8960
     assert training_step_flops(**TINY) == 3 * 8960
-    unfused = training_forward_flops(fused_value_linear=False, **TINY)
-    assert unfused["value_linear_fusion"] == 0
-    assert unfused["qkv_projections"] == 2 * 4 * (2 * 4 * 6 * 6)
 
 
 def test_evaluation_flops_by_hand():
-    # 3 users x 5 candidates, 7 items; C=1 so no later-layer Q/K/V products.
+    # 3 users x 5 candidates, 7 items, c = 6; C=1: the first layer only.
     flops = evaluation_flops(3, 5, 7, 2, [3, 5], 2, 1, 10)
-    refresh = 80 + (2 * 7 * 3 * 2 + 2 * 7 * 5 * 2) + 432 + 3 * (2 * 7 * 36) + 2 * (2 * 7 * 36)
-    per_user = 3 * (2 * 5 * 5 * 6) + 2 * (2 * 5 * 6 * 24) + 2 * 5 * 6 * 2
+    refresh = 80 + (2 * 7 * 3 * 2 + 2 * 7 * 5 * 2) + 3 * (2 * 6 ** 3) + 2 * (2 * 7 * 36)
+    per_user = 2 * (2 * 5 * 5 * 6) + 2 * (2 * 5 * 6 * 24) + 2 * 5 * 6 * 2
     assert flops == {"refresh": refresh, "scoring": 3 * per_user, "per_user": per_user}
+    # C=2 adds the second layer: 3 G x G products, h F and h V·linear, its feed-forward, and
+    # one more table row product (z G) in the refresh.
+    second = evaluation_flops(3, 5, 7, 2, [3, 5], 2, 2, 10)
+    assert second["per_user"] - per_user == (3 * (2 * 5 * 5 * 6) + 2 * (2 * 5 * 6 * 6)
+                                             + 2 * (2 * 5 * 6 * 24))
+    assert second["refresh"] - refresh == 3 * (2 * 6 ** 3) + 2 * 7 * 36
 
 
 def test_beauty_step_is_about_72_gflop():

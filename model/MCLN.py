@@ -12,6 +12,7 @@ are evaluated in one call without their candidate lists mixing.
 """
 import math
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 try:  # TF >= 2.3: a CSR kernel ~8x faster than SparseTensorDenseMatMul, which regressed in 2.x
@@ -127,15 +128,24 @@ class MCLN(object):
         # would then copy the whole feature matrix.
         self.features = {m: holder("features_" + m, tf.float32, [self.n_items, dim]).read_value()
                          for m, dim in feature_dims.items()}
-        n_nodes = self.n_users + self.n_items
-        self.adjacency = tf.SparseTensor(
-            holder("adjacency_indices", tf.int64, [n_adjacency, 2]),
-            holder("adjacency_values", tf.float32, [n_adjacency]), [n_nodes, n_nodes])
+        # (indices, values of L, values of L^T): A + I is symmetric, so L^T has L's indices
+        # and its values permuted (feed_data).
+        self.adjacency = (holder("adjacency_indices", tf.int64, [n_adjacency, 2]).read_value(),
+                          holder("adjacency_values", tf.float32, [n_adjacency]).read_value(),
+                          holder("adjacency_transposed_values", tf.float32,
+                                 [n_adjacency]).read_value())
 
     def feed_data(self, session, adjacency_indices, adjacency_values, features):
-        """Fill the data holders and reset the evaluation cache."""
+        """Fill the data holders and reset the evaluation cache.
+
+        ``adjacency_indices`` are in row-major order, with a symmetric sparsity pattern.
+        """
+        by_column = np.lexsort((adjacency_indices[:, 0], adjacency_indices[:, 1]))
+        if not np.array_equal(adjacency_indices[by_column][:, ::-1], adjacency_indices):
+            raise ValueError("the adjacency needs row-major indices and a symmetric pattern")
         feed = {self.data_feeds["adjacency_indices"]: adjacency_indices,
-                self.data_feeds["adjacency_values"]: adjacency_values}
+                self.data_feeds["adjacency_values"]: adjacency_values,
+                self.data_feeds["adjacency_transposed_values"]: adjacency_values[by_column]}
         for modality in self.modalities:
             feed[self.data_feeds["features_" + modality]] = features[modality]
         session.run(self._initialise_local, feed_dict=feed)
@@ -194,20 +204,42 @@ class MCLN(object):
         self.parameters = tf.global_variables()
 
     # ----------------------------------------------------------------------- graph pieces
+    def _sparse_product(self, indices, values):
+        """dense -> M · dense for the (nodes x nodes) matrix M given by indices and values."""
+        n_nodes = self.n_users + self.n_items
+        matrix = tf.SparseTensor(indices, values, [n_nodes, n_nodes])
+        if csr_ops is not None:
+            compressed = csr_ops.CSRSparseMatrix(matrix)
+            return lambda dense: csr_ops.matmul(compressed, dense)
+        return lambda dense: tf.sparse_tensor_dense_matmul(matrix, dense)
+
     def propagate(self):
         """Mean of H0..H(n_layers) with H(k+1) = L H(k); split into users and items."""
-        if csr_ops is not None:
-            matrix = csr_ops.CSRSparseMatrix(self.adjacency)
-            multiply = lambda dense: csr_ops.matmul(matrix, dense)
-        else:
-            multiply = lambda dense: tf.sparse_tensor_dense_matmul(self.adjacency, dense)
-        embeddings = tf.concat([self.user_embedding, self.item_embedding], axis=0)
-        layers = [embeddings]
-        for _ in range(self.n_layers):
-            embeddings = multiply(embeddings)
-            layers.append(embeddings)
-        # Sum, then divide: no (nodes x layers x d) stacked copy, forwards or backwards.
-        mean = tf.add_n(layers) / float(len(layers))
+        n_layers = self.n_layers
+
+        # The adjacency's tensors are arguments: a custom gradient may not read variables
+        # (the local ones holding them) from inside.
+        @tf.custom_gradient
+        def mean_of_layers(embeddings, indices, values, transposed_values):
+            multiply = self._sparse_product(indices, values)
+            layers = [embeddings]
+            for _ in range(n_layers):
+                layers.append(multiply(layers[-1]))
+
+            def gradient(d_mean):
+                # sum over k of (L^T)^k d_mean / (n_layers + 1), by Horner's rule, with L^T
+                # stored as such: a transposed product runs ~2x slower.
+                multiply_transposed = self._sparse_product(indices, transposed_values)
+                total = d_mean
+                for _ in range(n_layers):
+                    total = d_mean + multiply_transposed(total)
+                return total / float(n_layers + 1), None, None, None
+
+            # Sum, then divide: no (nodes x layers x d) stacked copy.
+            return tf.add_n(layers) / float(n_layers + 1), gradient
+
+        mean = mean_of_layers(tf.concat([self.user_embedding, self.item_embedding], axis=0),
+                              *self.adjacency)
         return tf.split(mean, [self.n_users, self.n_items], axis=0)
 
     def item_branches(self, items, propagated_items):

@@ -78,3 +78,42 @@ def test_variable_names_are_the_releases(tmp_path):
                      "cd_dense0/dense/kernel", "cd_dense0/dense/bias",
                      "cd_dense0/dense_1/kernel", "cd_dense0/dense_1/bias",
                      "cd_dense0/LayerNorm/gamma", "cd_dense0/LayerNorm/beta"}
+
+
+def test_gradients_match_finite_differences_of_numpy(tmp_path):
+    """The graph's gradients (its own for the propagation and the attention softmax) against
+    central differences of the numpy reference's loss, in float64, for every trained
+    variable: its largest-gradient entries and a few random ones."""
+    import tensorflow.compat.v1 as tf
+    built, _ = built_and_reference(tmp_path)
+    hp = hyperparameters()
+    _, train = random_dataset(str(tmp_path / "data"))
+    laplacian = normalized_adjacency_dense(train, built.dataset.n_users, built.dataset.n_items,
+                                           hp.adj_b)
+    weights = {name: w.astype(np.float64) for name, w in built.weights().items()}
+    features = {m: f.astype(np.float64) for m, f in built.dataset.features.items()}
+    with built.graph.as_default():
+        trained = [v for v in built.model.parameters if v.trainable]
+        gradients = tf.gradients(built.model.loss, trained)
+    pairs = [(v.op.name, g) for v, g in zip(trained, gradients) if g is not None]
+    values = built.session.run([g for _, g in pairs], built.feed(*BATCH))
+
+    def loss_with(name, index, delta):
+        changed = dict(weights)
+        changed[name] = weights[name].copy()
+        changed[name][index] += delta
+        reference = Reference(changed, features, laplacian, built.dataset.n_users, hp)
+        return reference.losses(*BATCH)[0]
+
+    rng = np.random.RandomState(0)
+    step = 1e-6
+    assert {name for name, _ in pairs} >= {"user_embedding", "item_embedding", "w1_v",
+                                           "cd_cl0/Q_int/kernel", "cd_cl1/V/kernel"}
+    for (name, _), analytic in zip(pairs, values):
+        flat = np.abs(analytic).ravel()
+        picks = set(np.argsort(flat)[-3:]) | set(rng.choice(flat.size, 2, replace=False))
+        for pick in picks:
+            index = np.unravel_index(pick, analytic.shape)
+            numeric = (loss_with(name, index, step) - loss_with(name, index, -step)) / (2 * step)
+            assert abs(analytic[index] - numeric) <= 1e-3 * abs(numeric) + 1e-5 * flat.max() \
+                + 1e-7, (name, index, analytic[index], numeric)

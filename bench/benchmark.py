@@ -344,12 +344,10 @@ def scoring_function():
 
 
 def time_evaluation(args, model, session, dataset):
-    from utility.evaluation import evaluate, held_out_items, sample_test_negatives
+    from utility.evaluation import HeldOut, evaluate, sampled_candidates
     from utility.metrics import rank_metrics
-    users, held_out = held_out_items(dataset)
-    negatives = sample_test_negatives(np.random.RandomState(args.seed + 1), dataset, users,
-                                      held_out)
-    candidates = np.concatenate([negatives, held_out[:, None]], axis=1)
+    users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
+                                           np.random.RandomState(args.seed + 1))
     total = len(users)
     timed = total if args.eval_users == "all" else min(total, int(args.eval_users))
     per_call = args.eval_users_per_call

@@ -61,10 +61,9 @@ def main(argv=None):
 
     fetches = [model.train_op, model.loss]
     if profile_eval:  # one scoring call of --eval_users_per_call users
-        from utility.evaluation import held_out_items, sample_test_negatives
-        users, held_out = held_out_items(dataset)
-        negatives = sample_test_negatives(np.random.RandomState(1), dataset, users, held_out)
-        candidates = np.concatenate([negatives, held_out[:, None]], axis=1)
+        from utility.evaluation import HeldOut, sampled_candidates
+        users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
+                                               np.random.RandomState(1))
         session.run(model.refresh_eval_cache)
         per_call = args.eval_users_per_call
         fetches = model.eval_ranks

@@ -54,7 +54,7 @@ def main(argv=None):
     import tensorflow.compat.v1 as tf
     tf.disable_eager_execution()
     from bench.synthetic import make_synthetic
-    from utility.evaluation import held_out_items, sample_test_negatives
+    from utility.evaluation import HeldOut, sampled_candidates
     from utility.load_data import normalized_adjacency
     from utility.parser import parse_args
     from utility.sampler import TrainSampler
@@ -71,9 +71,9 @@ def main(argv=None):
 
     sampler = TrainSampler(dataset, hp.batch_size, np.random.RandomState(0))
     batches = [sampler.sample() for _ in range(2)]
-    users, held_out = held_out_items(dataset)
-    negatives = sample_test_negatives(np.random.RandomState(1), dataset, users, held_out)
-    candidates = np.concatenate([negatives, held_out[:, None]], axis=1)[:8]
+    users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
+                                           np.random.RandomState(1))
+    candidates = candidates[:8]
 
     def feed(model, batch):
         return {model.users: batch[0], model.pos_items: batch[1], model.neg_items: batch[2],

@@ -3,12 +3,11 @@ import json
 import os
 import sys
 
-import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from helpers import REPO, Built, hyperparameters, random_dataset, run_cli, run_main
-from utility.evaluation import evaluate, read_test_negatives, held_out_items
+from helpers import Built, hyperparameters, random_dataset, run_cli, run_main
+from utility.evaluation import HeldOut, evaluate, sampled_candidates
 
 SMALL = ["--batch_size", "4", "--embed_size", "8", "--n_layers", "2", "--n_mca", "1",
          "--epochs", "1", "--eval_interval", "1"]
@@ -91,9 +90,8 @@ def test_checkpoint_restores_and_reproduces_metrics(tmp_path):
     assert status == 0, stderr
     with open(str(tmp_path / "out" / "results.json")) as handle:
         results = json.load(handle)
-    users, held_out = held_out_items(built.dataset)
-    negatives = read_test_negatives(negatives_path, built.dataset, users, held_out)
-    candidates = np.concatenate([negatives, held_out[:, None]], axis=1)
+    users, candidates = sampled_candidates(HeldOut.test_split_of(built.dataset), None,
+                                           negatives_path)
     want = evaluate(built.session, built.model, users, candidates, [5, 10, 20], 16)
     assert results["epochs_run"] == 0
     for name, value in want.items():

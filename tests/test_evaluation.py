@@ -4,8 +4,8 @@ import pytest
 
 from helpers import Built, hyperparameters, random_dataset
 from utility.errors import InputError
-from utility.evaluation import (evaluate, read_test_negatives, sample_test_negatives,
-                                held_out_items, write_test_negatives)
+from utility.evaluation import (HeldOut, evaluate, first_items, read_test_negatives,
+                                sample_test_negatives, write_test_negatives)
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +15,9 @@ def built(tmp_path_factory):
 
 
 def candidates_of(dataset, seed=0):
-    users, held_out = held_out_items(dataset)
-    negatives = sample_test_negatives(np.random.RandomState(seed), dataset, users, held_out)
+    split = HeldOut.test_split_of(dataset)
+    users, held_out = first_items(split.pairs)
+    negatives = sample_test_negatives(np.random.RandomState(seed), split, users)
     return users, held_out, negatives, np.concatenate([negatives, held_out[:, None]], axis=1)
 
 
@@ -47,21 +48,22 @@ def test_negatives_exclude_train_and_test_items(built):
 def test_negatives_file_round_trip_and_errors(built, tmp_path):
     dataset = built.dataset
     users, held_out, negatives, _ = candidates_of(dataset, seed=4)
+    split = HeldOut.test_split_of(dataset)
     path = str(tmp_path / "negatives.txt")
     write_test_negatives(path, users, negatives)
-    np.testing.assert_array_equal(read_test_negatives(path, dataset, users, held_out), negatives)
+    np.testing.assert_array_equal(read_test_negatives(path, split, users), negatives)
     lines = open(path).read().splitlines()
     bad = str(tmp_path / "bad.txt")
     with open(bad, "w") as handle:
         handle.write("\n".join(lines[:2] + ["%d %d" % (users[2], held_out[2])] + lines[3:]))
     with pytest.raises(InputError, match="bad.txt:3: expected a user id and 99 negatives"):
-        read_test_negatives(bad, dataset, users, held_out)
+        read_test_negatives(bad, split, users)
     with open(bad, "w") as handle:
         handle.write("\n".join(lines[1:]))
     with pytest.raises(InputError, match="no negatives for test user %d" % users[0]):
-        read_test_negatives(bad, dataset, users, held_out)
+        read_test_negatives(bad, split, users)
     row = [users[0]] + [held_out[0]] * 99
     with open(bad, "w") as handle:
         handle.write("\n".join([" ".join(map(str, row))] + lines[1:]))
     with pytest.raises(InputError, match="bad.txt:1: a negative is a train or test item"):
-        read_test_negatives(bad, dataset, users, held_out)
+        read_test_negatives(bad, split, users)

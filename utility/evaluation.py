@@ -37,34 +37,18 @@ def first_items(pairs, split="test"):
     return users, pairs[first, 1]
 
 
-def held_out_items(dataset):
-    return first_items(dataset.test_pairs)
+def sample_test_negatives(rng, split, users):
+    """99 items per user, none of them known to it nor held out (repeats allowed)."""
+    return sample_excluding(rng, users, split.n_items, split.excluded, EVAL_NEGATIVES)
 
 
-def _excluded_keys(dataset, users, held_out):
-    test_keys = users.astype(np.int64) * dataset.n_items + held_out
-    return np.union1d(dataset.interaction_keys(), test_keys)
-
-
-def sample_test_negatives(rng, dataset, users, held_out, excluded=None):
-    """99 items per user, not in its train list and not its test item (repeats allowed).
-
-    ``excluded`` (sorted keys ``u * n_items + i``) replaces that default exclusion set.
-    """
-    if excluded is None:
-        excluded = _excluded_keys(dataset, users, held_out)
-    return sample_excluding(rng, users, dataset.n_items, excluded, EVAL_NEGATIVES)
-
-
-def read_test_negatives(path, dataset, users, held_out, excluded=None):
-    """``uid n1 ... n99`` lines; every test user needs one, with valid negatives."""
+def read_test_negatives(path, split, users):
+    """``uid n1 ... n99`` lines; every user of ``users`` needs one, with valid negatives."""
     try:
         handle = open(path)
     except IOError as error:
         raise InputError("%s: cannot open (%s)" % (path, error.strerror))
     rows = {}
-    if excluded is None:
-        excluded = _excluded_keys(dataset, users, held_out)
     with handle:
         for line_no, line in enumerate(handle, 1):
             tokens = line.split()
@@ -78,9 +62,9 @@ def read_test_negatives(path, dataset, users, held_out, excluded=None):
                 raise located(path, line_no, "expected a user id and %d negatives, got %d ids"
                               % (EVAL_NEGATIVES, len(ids)))
             user, negatives = ids[0], ids[1:]
-            if negatives.min() < 0 or negatives.max() >= dataset.n_items:
-                raise located(path, line_no, "item id out of range 0..%d" % (dataset.n_items - 1))
-            if np.isin(user * dataset.n_items + negatives, excluded).any():
+            if negatives.min() < 0 or negatives.max() >= split.n_items:
+                raise located(path, line_no, "item id out of range 0..%d" % (split.n_items - 1))
+            if np.isin(user * split.n_items + negatives, split.excluded).any():
                 raise located(path, line_no, "a negative is a train or test item of user %d"
                               % user)
             rows[int(user)] = negatives
@@ -89,6 +73,19 @@ def read_test_negatives(path, dataset, users, held_out, excluded=None):
         raise InputError("%s: no negatives for test user %d (and %d more)"
                          % (path, missing[0], len(missing) - 1))
     return np.stack([rows[int(u)] for u in users])
+
+
+def sampled_candidates(split, rng, negatives_path=None):
+    """(users, 100 candidates per user: 99 negatives, then the held-out item).
+
+    The negatives are read from ``negatives_path`` if given, else drawn with ``rng``.
+    """
+    users, held_out = first_items(split.pairs, split.name)
+    if negatives_path:
+        negatives = read_test_negatives(negatives_path, split, users)
+    else:
+        negatives = sample_test_negatives(rng, split, users)
+    return users, np.concatenate([negatives, held_out[:, None]], axis=1)
 
 
 def write_test_negatives(path, users, negatives):
@@ -100,7 +97,8 @@ def write_test_negatives(path, users, negatives):
 def sampled_ranks(session, model, users, candidates, users_per_call):
     """0-based rank of each row's last candidate; needs a refreshed evaluation cache."""
     ranks = [session.run(model.eval_ranks, {model.eval_users: users[start:start + users_per_call],
-                                            model.eval_items: candidates[start:start + users_per_call]})
+                                            model.eval_items: candidates[start:start
+                                                                         + users_per_call]})
              for start in range(0, len(users), users_per_call)]
     return np.concatenate(ranks) if ranks else np.zeros(0)
 
@@ -135,6 +133,11 @@ class HeldOut(object):
         self.mask_indptr, self.mask_items = rows_of(np.setdiff1d(known, targets), self.users,
                                                     n_items)
         self.excluded = np.union1d(known, targets)
+
+    @classmethod
+    def test_split_of(cls, dataset):
+        """The test split of a model trained on all of ``dataset``'s train lists."""
+        return cls("test", dataset.test_pairs, dataset.interaction_keys(), dataset.n_items)
 
     def masked_pairs(self, start, stop):
         """(row in the batch, item) pairs to mask for the users ``start:stop``."""
@@ -208,22 +211,18 @@ class Evaluator(object):
         self.candidates = {}
         if self.sampled:
             for split in self.splits:
-                self.candidates[split.name] = self._sampled_candidates(args, dataset, split)
+                self.candidates[split.name] = self._sampled_candidates(args, split)
 
     @staticmethod
-    def _sampled_candidates(args, dataset, split):
-        """(users, 100 candidates per user: 99 negatives, then the held-out item)."""
-        users, held_out = first_items(split.pairs, split.name)
-        if split.name == "test" and args.test_negatives:
-            negatives = read_test_negatives(args.test_negatives, dataset, users, held_out,
-                                            split.excluded)
-        else:
-            # One seeded draw per run, reused at every evaluation so epochs are comparable.
-            rng = np.random.RandomState(args.seed + NEGATIVES_SEED_OFFSET[split.name])
-            negatives = sample_test_negatives(rng, dataset, users, held_out, split.excluded)
+    def _sampled_candidates(args, split):
+        """One seeded draw of negatives per run (or --test_negatives), reused at every
+        evaluation so that epochs are comparable."""
+        rng = np.random.RandomState(args.seed + NEGATIVES_SEED_OFFSET[split.name])
+        from_file = args.test_negatives if split.name == "test" else None
+        users, candidates = sampled_candidates(split, rng, from_file)
         if split.name == "test" and args.save_test_negatives:
-            write_test_negatives(args.save_test_negatives, users, negatives)
-        return users, np.concatenate([negatives, held_out[:, None]], axis=1)
+            write_test_negatives(args.save_test_negatives, users, candidates[:, :-1])
+        return users, candidates
 
     @property
     def random_hit10(self):

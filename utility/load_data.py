@@ -125,7 +125,7 @@ def load_dataset(data_dir, modalities, log=print):
 
 
 def cached(data_dir, name, sources, build, log=print, extra_key=""):
-    """Return ``build()``'s dict of arrays, from ``.cache/<name>.npz`` while sources are unchanged."""
+    """``build()``'s dict of arrays, from ``.cache/<name>.npz`` while sources are unchanged."""
     signature = hashlib.sha1(CACHE_VERSION.encode())
     for path in sources:
         stat = os.stat(path)

@@ -86,6 +86,7 @@ def run(args):
     session = make_session(graph, args.threads, args.xla)
     session.run(init)
     model.feed_data(session, adj_indices, adj_values, dataset.features)
+    dataset.features.clear()  # the graph holds them now: a host copy doubles their memory
     history = []
     if resumed:
         checkpoints.restore_last(session)  # model, Adam slots and beta powers

@@ -267,6 +267,7 @@ def build(args, dataset, adjacency):
     session = make_session(graph, args.threads, args.xla)
     session.run(init)
     model.feed_data(session, indices, values, dataset.features)
+    dataset.features.clear()  # as main.py does
     fed = time.time()
     return model, session, {"graph_build_seconds": built - start,
                             "init_and_feed_seconds": fed - built,

@@ -50,6 +50,24 @@ def test_beauty_step_is_about_72_gflop():
     assert 70e9 < flops < 76e9
 
 
+def graph_def_bytes(n_users, n_items, image_dim, text_dim, nnz):
+    import tensorflow.compat.v1 as tf
+    from helpers import hyperparameters
+    from model.MCLN import MCLN
+    graph = tf.Graph()
+    with graph.as_default():
+        MCLN(n_users, n_items, {"image": image_dim, "text": text_dim}, nnz, hyperparameters())
+    return graph.as_graph_def().ByteSize()
+
+
+def test_graph_size_does_not_grow_with_the_catalogue():
+    # Features and the adjacency are fed, not embedded: 50 x 8 features or 20,000 x 4096
+    # (330 MB as constants) give the same GraphDef but for the shapes written in it (~3 KB).
+    small = graph_def_bytes(30, 50, 8, 4, 200)
+    large = graph_def_bytes(30000, 20000, 4096, 300, 2000000)
+    assert abs(large - small) < 10000 and large < 2000000
+
+
 def run_bench(tmp_path, *flags):
     out = str(tmp_path / "bench.json")
     command = [sys.executable, os.path.join(REPO, "bench", "benchmark.py"), "--steps", "2",

@@ -276,6 +276,12 @@ class MCLN(object):
         """(rows F, rows): the pair whose product (rows F) rows^T is a bilinear logit term."""
         return tf.matmul(rows, form), rows
 
+    @staticmethod
+    def _dense_relu(x, params):
+        # bias_add rather than +: TF 1.15's grappler then fuses MatMul, BiasAdd and Relu into
+        # one kernel (TF 2.x fuses either form).
+        return tf.nn.relu(tf.nn.bias_add(tf.matmul(x, params["kernel"]), params["bias"]))
+
     def learning_layer(self, h, layer, terms, values, groups):
         """One counterfactual learning layer plus its feed-forward block.
 
@@ -293,8 +299,8 @@ class MCLN(object):
                                      transpose_b=True) for queries, keys in terms])
         mixed = softmax_mix(logits, self._grouped(values, groups))
         attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
-        inner = tf.nn.relu(tf.matmul(attended, layer["inner"]["kernel"]) + layer["inner"]["bias"])
-        outer = tf.nn.relu(tf.matmul(inner, layer["outer"]["kernel"]) + layer["outer"]["bias"])
+        inner = self._dense_relu(attended, layer["inner"])
+        outer = self._dense_relu(inner, layer["outer"])
         return layer_norm(outer + attended, layer["feed_forward_norm"])
 
     def learning_stack(self, z, counterfactual, groups, first_layer=None):

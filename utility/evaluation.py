@@ -96,10 +96,11 @@ def write_test_negatives(path, users, negatives):
 
 def sampled_ranks(session, model, users, candidates, users_per_call):
     """0-based rank of each row's last candidate; needs a refreshed evaluation cache."""
-    ranks = [session.run(model.eval_ranks, {model.eval_users: users[start:start + users_per_call],
-                                            model.eval_items: candidates[start:start
-                                                                         + users_per_call]})
-             for start in range(0, len(users), users_per_call)]
+    ranks = []
+    for start in range(0, len(users), users_per_call):
+        stop = start + users_per_call
+        ranks.append(session.run(model.eval_ranks, {model.eval_users: users[start:stop],
+                                                    model.eval_items: candidates[start:stop]}))
     return np.concatenate(ranks) if ranks else np.zeros(0)
 
 

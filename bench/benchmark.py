@@ -328,24 +328,8 @@ def quiet(seconds, other_shares, threshold=QUIET_SHARE, minimum=3):
     return float(np.median(kept)) if len(kept) >= minimum else None
 
 
-def scoring_function():
-    """utility.evaluation.evaluate() is refresh_eval_cache + sampled_ranks(); the two parts
-    are timed apart (a refresh at 100k items can take as long as scoring a thousand users,
-    and its noise would swamp a subtraction)."""
-    try:
-        from utility.evaluation import sampled_ranks
-        return sampled_ranks
-    except ImportError:  # an older utility/evaluation.py: the same loop
-        def sampled_ranks(session, model, users, candidates, users_per_call):
-            return np.concatenate([session.run(model.eval_ranks, {
-                model.eval_users: users[start:start + users_per_call],
-                model.eval_items: candidates[start:start + users_per_call]})
-                for start in range(0, len(users), users_per_call)])
-        return sampled_ranks
-
-
 def time_evaluation(args, model, session, dataset):
-    from utility.evaluation import HeldOut, evaluate, sampled_candidates
+    from utility.evaluation import HeldOut, evaluate, sampled_candidates, sampled_ranks
     from utility.metrics import rank_metrics
     users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
                                            np.random.RandomState(args.seed + 1))
@@ -366,9 +350,10 @@ def time_evaluation(args, model, session, dataset):
         session.run(model.refresh_eval_cache)
         refreshes.append(time.time() - start)
     refresh = float(np.median(refreshes))
-    # Scoring in up to EVAL_CHUNKS pieces, each with its own CPU gauge, so that a burst of
-    # other processes shows in one piece rather than in the total.
-    sampled_ranks = scoring_function()
+    # evaluate() is the refresh plus sampled_ranks(); they are timed apart (at 100k items a
+    # refresh can take as long as scoring a thousand users, and its noise would swamp a
+    # subtraction). Scoring runs in up to EVAL_CHUNKS pieces, each with its own CPU gauge, so
+    # that a burst of other processes shows in one piece rather than in the total.
     scorings, others, sizes, ranks = [], [], [], []
     chunk = max(per_call, -(-timed // EVAL_CHUNKS) // per_call * per_call)
     for begin in range(0, timed, chunk):

@@ -33,6 +33,26 @@ def op_times(run_metadata, graph):
     return times
 
 
+def training_call(model, sampler):
+    """(fetches, feed function) of one training step on a fresh batch."""
+    def feed():
+        users, pos, neg, intervention = sampler.sample()
+        return {model.users: users, model.pos_items: pos, model.neg_items: neg,
+                model.int_items: intervention}
+    return [model.train_op, model.loss], feed
+
+
+def evaluation_call(session, model, dataset, users_per_call):
+    """(fetches, feed function) of one scoring call of ``users_per_call`` test users."""
+    from utility.evaluation import HeldOut, sampled_candidates
+    users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
+                                           np.random.RandomState(1))
+    session.run(model.refresh_eval_cache)
+    feed = {model.eval_users: users[:users_per_call],
+            model.eval_items: candidates[:users_per_call]}
+    return model.eval_ranks, lambda: feed
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     top, runs = 25, 3
@@ -54,21 +74,10 @@ def main(argv=None):
     sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
     model, session, _ = build(args, dataset, adjacency)
 
-    def feed():
-        users, pos, neg, intervention = sampler.sample()
-        return {model.users: users, model.pos_items: pos, model.neg_items: neg,
-                model.int_items: intervention}
-
-    fetches = [model.train_op, model.loss]
-    if profile_eval:  # one scoring call of --eval_users_per_call users
-        from utility.evaluation import HeldOut, sampled_candidates
-        users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
-                                               np.random.RandomState(1))
-        session.run(model.refresh_eval_cache)
-        per_call = args.eval_users_per_call
-        fetches = model.eval_ranks
-        feed = lambda: {model.eval_users: users[:per_call],  # noqa: E731
-                        model.eval_items: candidates[:per_call]}
+    if profile_eval:
+        fetches, feed = evaluation_call(session, model, dataset, args.eval_users_per_call)
+    else:
+        fetches, feed = training_call(model, sampler)
     for _ in range(2):
         session.run(fetches, feed())
     totals = collections.Counter()

@@ -4,7 +4,7 @@
 
 Builds the model twice on a tiny seeded synthetic dataset with the same weights, runs one
 session with XLA auto-clustering and one without, and compares on the same batch: the
-loss terms, the batch scores and every gradient; then one Adam step each and the loss on a
+loss terms and every gradient; then one Adam step each and the loss on a
 second batch; then the evaluation scores of a few users. Prints the number of XLA clusters
 run and the largest absolute difference; exits 1 if it exceeds the tolerance or if XLA
 compiled nothing.

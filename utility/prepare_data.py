@@ -415,7 +415,7 @@ def prepare(name, data_path="Data", mirror=None, log=print):
         log("  verified SHA-256 of %s (%.1f s)" % (file_name, time.time() - file_started))
         fetched = True
 
-    counts = parse_interactions(*[os.path.join(out, name) for name in
+    counts = parse_interactions(*[os.path.join(out, split) for split in
                                   ("train.txt", "test.txt", "validation.txt")])
     n_users, n_items = int(counts["n_users"]), int(counts["n_items"])
     n_train = len(counts["train_items"])

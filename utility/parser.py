@@ -56,7 +56,9 @@ def build_parser():
     add("--eval_interval", type=int, help="evaluate every N epochs (and after the last)")
     add("--seed", type=int, help="seed of the graph initialisers and both samplers")
     add("--Ks", help="cut-offs of HR@K and NDCG@K, comma separated")
-    add("--eval_users_per_call", type=int, default=128,
+    # 64 users = 6,400 rows, whose feed-forward activations (20 MB) stay in a 32 MB L3
+    # cache: on Beauty 128 ran 5 % (TF 2.21) and 15 % (TF 1.15) slower, 32 no faster.
+    add("--eval_users_per_call", type=int, default=64,
         help="test users scored per session call (attention stays within each user)")
     add("--test_negatives", default=None,
         help="file of 'uid n1 ... n99' lines to use as the evaluation negatives")

@@ -12,7 +12,8 @@ which the FIRST session of the process creates; later sessions asking for anothe
 share that pool anyway (measured on 1.15 and 2.x: a 1-thread session first pins later
 2-thread sessions to about one core). ``make_session`` warns when that happens. On the
 2-core benchmark machine, 2 threads run a Beauty training step 1.7-2.0x faster than 1;
-inter-op 1 vs 2 made no difference measurable above the noise.
+inter-op 1 vs 2 made no difference to it measurable above the noise (the evaluation's two
+lanes need 2 inter-op threads to run side by side).
 """
 import os
 import warnings

@@ -4,7 +4,7 @@ import tensorflow.compat.v1 as tf
 
 from helpers import random_dataset, write_dataset
 from model.MCLN import held_out_rank
-from utility.load_data import load_dataset, normalized_adjacency
+from utility.load_data import Dataset, aligned, load_dataset, normalized_adjacency
 from utility.metrics import rank_metrics
 from utility.sampler import TrainSampler
 
@@ -74,3 +74,20 @@ def test_held_out_rank_puts_ties_first():
     with tf.Graph().as_default(), tf.Session() as session:
         ranks = session.run(held_out_rank(tf.constant(scores)))
     np.testing.assert_array_equal(ranks, [2, 0, 3])
+
+
+def test_features_are_aligned_for_a_copy_free_feed():
+    rng = np.random.RandomState(0)
+    for rows, width in ((3000, 512), (7, 3), (0, 5)):
+        matrix = rng.standard_normal((rows, width)).astype(np.float32)
+        copy = aligned(matrix)
+        assert copy.ctypes.data % 64 == 0 and copy.dtype == np.float32
+        np.testing.assert_array_equal(copy, matrix)
+        assert aligned(copy) is copy  # already aligned: no second copy
+    unaligned = np.zeros(16 * 4096 * 4 + 4, np.uint8)[4:].view(np.float32).reshape(16, 4096)
+    assert unaligned.ctypes.data % 64 != 0
+    dataset = Dataset("x", 1, 16, np.array([0, 0]), np.zeros(0, np.int64),
+                      np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64),
+                      {"image": unaligned})
+    assert dataset.features["image"].ctypes.data % 64 == 0
+    np.testing.assert_array_equal(dataset.features["image"], unaligned)

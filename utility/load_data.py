@@ -14,6 +14,23 @@ from utility.errors import InputError, located
 
 FEATURE_FILES = {"image": "item2imgfeat.txt", "text": "itemtitle2vec.txt"}
 CACHE_VERSION = "1"
+FEED_ALIGNMENT = 64  # bytes: enough for every SIMD width TensorFlow is built for
+
+
+def aligned(matrix, alignment=FEED_ALIGNMENT):
+    """``matrix``, or a copy of it whose data start at a multiple of ``alignment`` bytes.
+
+    TensorFlow (1.15 and 2.x alike) feeds an aligned array without copying it and copies an
+    unaligned one first; large numpy arrays start 16 bytes past a page boundary. At 100k x
+    4096 features that copy was 1.6 GB more peak memory while feeding.
+    """
+    if matrix.ctypes.data % alignment == 0:
+        return matrix
+    buffer = np.empty(matrix.nbytes + alignment, np.uint8)
+    start = -buffer.ctypes.data % alignment
+    copy = buffer[start:start + matrix.nbytes].view(matrix.dtype).reshape(matrix.shape)
+    copy[...] = matrix
+    return copy
 
 
 class Dataset(object):
@@ -32,7 +49,7 @@ class Dataset(object):
         self.train_items = train_items
         self.test_pairs = test_pairs
         self.valid_pairs = valid_pairs
-        self.features = features
+        self.features = {modality: aligned(matrix) for modality, matrix in features.items()}
         self.validation_held_out = False  # see without_validation()
 
     @property

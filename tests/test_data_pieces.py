@@ -78,14 +78,17 @@ def test_held_out_rank_puts_ties_first():
 
 def test_features_are_aligned_for_a_copy_free_feed():
     rng = np.random.RandomState(0)
-    for rows, width in ((3000, 512), (7, 3), (0, 5)):
+    for rows, width in ((3000, 512), (7, 3)):
         matrix = rng.standard_normal((rows, width)).astype(np.float32)
         copy = aligned(matrix)
         assert copy.ctypes.data % 64 == 0 and copy.dtype == np.float32
         np.testing.assert_array_equal(copy, matrix)
         assert aligned(copy) is copy  # already aligned: no second copy
-    unaligned = np.zeros(16 * 4096 * 4 + 4, np.uint8)[4:].view(np.float32).reshape(16, 4096)
-    assert unaligned.ctypes.data % 64 != 0
+    assert aligned(np.zeros((0, 5), np.float32)).shape == (0, 5)
+    raw = np.zeros(16 * 4096 * 4 + 64, np.uint8)
+    offset = (4 - raw.ctypes.data) % 64  # data 4 bytes past a 64-byte boundary
+    unaligned = raw[offset:offset + 16 * 4096 * 4].view(np.float32).reshape(16, 4096)
+    assert unaligned.ctypes.data % 64 == 4
     dataset = Dataset("x", 1, 16, np.array([0, 0]), np.zeros(0, np.int64),
                       np.zeros((0, 2), np.int64), np.zeros((0, 2), np.int64),
                       {"image": unaligned})

@@ -374,10 +374,10 @@ class MCLN(object):
                   "first_queries": tf.matmul(z_all, first["factual_form"]
                                              + first["counterfactual_form"]),
                   "first_values": tf.matmul(z_all, first["value_linear"])}
+        weight_only = ("factual_form", "value_linear")
         for l, layer in enumerate(self.layers[1:], 1):
             tables["cf%d_queries" % l] = tf.matmul(z_all, layer["counterfactual_form"])
-            for weight in ("factual_form", "value_linear"):
-                tables["%s%d" % (weight, l)] = layer[weight]
+            tables.update(("%s%d" % (weight, l), layer[weight]) for weight in weight_only)
         self.eval_cache = {}
         updates = []
         for name, value in sorted(tables.items()):
@@ -387,6 +387,10 @@ class MCLN(object):
             self.eval_cache[name] = cache
             updates.append(tf.assign(cache, value))
         self.refresh_eval_cache = tf.group(*updates)
+        # The layers as evaluation runs them: later layers read their cached weight products.
+        self._eval_layers = self.layers[:1] + [
+            dict(layer, **{weight: self.eval_cache["%s%d" % (weight, l)] for weight in weight_only})
+            for l, layer in enumerate(self.layers[1:], 1)]
 
         self.eval_users = tf.placeholder(tf.int32, [None], name="eval_users")
         self.eval_items = tf.placeholder(tf.int32, [None, None], name="eval_items")
@@ -417,11 +421,7 @@ class MCLN(object):
         counterfactual = [None] + [(lookup("cf%d_queries" % l), z)
                                    for l in range(1, self.n_mca)]
         first_layer = ([(lookup("first_queries"), z)], lookup("first_values"))
-        layers = self.layers[:1] + [
-            dict(layer, **{weight: self.eval_cache["%s%d" % (weight, l)]
-                           for weight in ("factual_form", "value_linear")})
-            for l, layer in enumerate(self.layers[1:], 1)]
-        h = self.learning_stack(z, counterfactual, groups, first_layer, layers)
+        h = self.learning_stack(z, counterfactual, groups, first_layer, self._eval_layers)
         return lookup("item_vectors") + tf.nn.relu(tf.matmul(h, self.positive_output))
 
     # ------------------------------------------------------------- full-ranking evaluation

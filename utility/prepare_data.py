@@ -3,8 +3,10 @@
 Usage::
 
     python -m utility.prepare_data NAME [--mirror DIR_OR_URL] [--data_path Data/]
+    python -m utility.prepare_data mmrec --source DIR --name NAME [--data_path Data/]
 
-NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``. The splits and the per-item entity
+NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``; ``mmrec`` converts a local folder
+in MMRec's layout instead (:mod:`utility.mmrec`). The splits and the per-item entity
 lists come from the public MEGCF repository at a pinned commit; every file is checked against
 its SHA-256 before it is used. ``train.txt``, ``validation.txt`` and ``test.txt`` are kept
 verbatim (they are already in the format the model reads), and so are the raw entity lists
@@ -451,12 +453,18 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv=None):
     """Command-line entry point; see the module docstring."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["mmrec"]:
+        from utility import mmrec  # converts a local folder: none of the fetching below
+        return mmrec.main(argv[1:])
     parser = _Parser(
         prog="python -m utility.prepare_data",
         description="Fetch a public MCLN dataset split, verify it and build entity-bag "
                     "item features (not the authors' VGG/word2vec features).")
     parser.add_argument("name", metavar="NAME",
-                        help="dataset: amazon (= beauty), art or taobao")
+                        help="dataset: amazon (= beauty), art or taobao; or 'mmrec "
+                             "--source DIR --name NAME' to convert a folder in MMRec's "
+                             "layout (see utility/mmrec.py)")
     parser.add_argument("--mirror", default=None, metavar="DIR_OR_URL",
                         help="local copy laid out as DIR/Data/<name>/<file>, or a base URL "
                              "(default: $%s, else the public GitHub address)" % MIRROR_ENV)

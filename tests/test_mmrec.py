@@ -1,0 +1,247 @@
+"""Tests of utility/mmrec.py: converting a folder in MMRec's layout, on small synthetic data.
+
+The synthetic folder exercises what the real datasets can hold: a repeated train item, two
+test items for one user, a user without train items (MMRec drops its held-out interactions),
+an item in no split, float64 image features with one row beyond the items.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from utility import mmrec
+from utility.errors import InputError
+from utility.load_data import load_dataset, without_validation
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADER = "userID\titemID\trating\ttimestamp\tx_label\n"
+# user, item, x_label (rating and timestamp are filler MMRec does not read)
+INTERACTIONS = [
+    (0, 2, 0), (0, 0, 0), (0, 2, 0), (0, 4, 1), (0, 1, 2), (0, 3, 2),
+    (2, 1, 0), (2, 0, 1), (2, 4, 2),
+    (1, 3, 1), (1, 2, 2),   # user 1 has no train interaction
+    (3, 6, 0),              # item 5 occurs nowhere, item 6 is the largest id
+]
+N_ITEMS = 7
+# Hand-derived from INTERACTIONS: users ascending, items in file order.
+EXPECTED_TRAIN = "0 2 0 2\n2 1\n3 6\n"
+EXPECTED_VALIDATION = "0 4\n2 0\n"
+EXPECTED_TEST = "0 1\n0 3\n2 4\n"
+EXPECTED_STATS = {
+    "users": 4, "items": 7,
+    "train": 5, "train_users": 3, "dropped_train": 0,
+    "validation": 2, "validation_users": 2, "dropped_validation": 1,
+    "test": 3, "test_users": 2, "dropped_test": 1,
+    "users_without_train": 1, "held_out_in_train": 0, "validation_only_top_items": 0,
+    "image_dim": 3, "text_dim": 2,
+}
+
+
+def inter_text(rows, separator="\t"):
+    lines = [separator.join(str(value) for value in (user, item, 5, 1000 + n, label))
+             for n, (user, item, label) in enumerate(rows)]
+    return HEADER.replace("\t", separator) + "".join(line + "\n" for line in lines)
+
+
+def image_features():
+    # One row more than there are items: MMRec's extra rows are left out.
+    return np.arange((N_ITEMS + 1) * 3, dtype=np.float64).reshape(-1, 3) / 7.0
+
+
+def text_features():
+    return (np.arange(N_ITEMS * 2, dtype=np.float32).reshape(-1, 2) - 5.0) * 0.25
+
+
+def make_source(folder, text=None, image=None, text_feat=None, name="baby"):
+    """An MMRec folder; each part replaceable by a malformed variant."""
+    os.makedirs(folder)
+    with open(os.path.join(folder, name + ".inter"), "w") as handle:
+        handle.write(inter_text(INTERACTIONS) if text is None else text)
+    np.save(os.path.join(folder, "image_feat.npy"),
+            image_features() if image is None else image)
+    np.save(os.path.join(folder, "text_feat.npy"),
+            text_features() if text_feat is None else text_feat)
+    return folder
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def convert_quietly(source, data_path, name="baby"):
+    lines = []
+    stats = mmrec.convert(source, name, data_path=data_path, log=lines.append)
+    return stats, lines
+
+
+def test_conversion_output_and_statistics(tmp_path):
+    source = make_source(str(tmp_path / "mmrec" / "baby"))
+    stats, lines = convert_quietly(source, str(tmp_path / "Data"))
+    out = tmp_path / "Data" / "baby"
+    assert sorted(os.listdir(str(out))) == sorted(
+        ["train.txt", "validation.txt", "test.txt", "item2imgfeat.npy", "itemtitle2vec.npy"])
+    assert read(str(out / "train.txt")) == EXPECTED_TRAIN
+    assert read(str(out / "validation.txt")) == EXPECTED_VALIDATION
+    assert read(str(out / "test.txt")) == EXPECTED_TEST
+
+    image = np.load(str(out / "item2imgfeat.npy"))
+    text = np.load(str(out / "itemtitle2vec.npy"))
+    assert image.dtype == np.float32 and text.dtype == np.float32
+    np.testing.assert_array_equal(image, image_features()[:N_ITEMS].astype(np.float32))
+    np.testing.assert_array_equal(text, text_features())
+
+    assert stats == EXPECTED_STATS
+    assert lines[0].endswith("has 1 rows beyond the 7 items; they are left out")
+    assert lines[1:] == [
+        "baby.inter: 4 users, 7 items (largest id + 1, as MMRec counts them)",
+        "interactions: train 5 (3 users), validation 2 (2 users), test 3 (2 users)",
+        "users without train items: 1 (dropped with them, as MMRec does: 1 validation and "
+        "1 test interactions)",
+        "features (float32, row i = item i): image 3-d, text 2-d",
+    ] + [lines[-1]]
+    assert lines[-1].startswith("wrote %s in " % os.path.join(str(tmp_path / "Data"), "baby"))
+
+
+def test_loader_reads_the_converted_interactions(tmp_path):
+    source = make_source(str(tmp_path / "src"))
+    convert_quietly(source, str(tmp_path / "Data"))
+    dataset = load_dataset(str(tmp_path / "Data" / "baby"), (), log=lambda line: None)
+    assert (dataset.n_users, dataset.n_items) == (4, N_ITEMS)
+    np.testing.assert_array_equal(dataset.train_indptr, [0, 3, 3, 4, 5])
+    np.testing.assert_array_equal(dataset.train_items, [2, 0, 2, 1, 6])
+    np.testing.assert_array_equal(dataset.valid_pairs, [[0, 4], [2, 0]])
+    np.testing.assert_array_equal(dataset.test_pairs, [[0, 1], [0, 3], [2, 4]])
+    # --valid removes nothing: MMRec's validation interactions are not in train.
+    np.testing.assert_array_equal(without_validation(dataset).train_items, [2, 0, 2, 1, 6])
+
+
+def test_reordered_header_extra_rows_and_notes(tmp_path):
+    # Columns in another order; a test pair that repeats a train pair (counted in a note);
+    # item 8 only in validation, above every train and test item (a loader warning).
+    rows = "x_label\titemID\tuserID\n0\t1\t0\n2\t1\t0\n2\t3\t0\n1\t8\t0\n"
+    source = make_source(str(tmp_path / "src"), text=rows,
+                         image=np.ones((9, 2)), text_feat=np.ones((9, 1), np.float32))
+    stats, lines = convert_quietly(source, str(tmp_path / "Data"), name="other")
+    assert (stats["users"], stats["items"]) == (1, 9)
+    assert (stats["train"], stats["validation"], stats["test"]) == (1, 1, 2)
+    assert stats["held_out_in_train"] == 1
+    assert stats["validation_only_top_items"] == 1
+    out = tmp_path / "Data" / "other"
+    assert read(str(out / "train.txt")) == "0 1\n"
+    assert read(str(out / "validation.txt")) == "0 8\n"
+    assert read(str(out / "test.txt")) == "0 1\n0 3\n"
+    assert any(line.startswith("note: 1 validation/test interactions repeat") for line in lines)
+    assert any(line.startswith("warning: 1 item ids above") for line in lines)
+    with pytest.raises(InputError) as caught:  # what the warning announces
+        load_dataset(str(out), (), log=lambda line: None)
+    assert "validation.txt: ids beyond those of train.txt and test.txt" in str(caught.value)
+
+
+def test_reconversion_replaces_files(tmp_path):
+    source = make_source(str(tmp_path / "src"))
+    data = str(tmp_path / "Data")
+    convert_quietly(source, data)
+    with open(os.path.join(source, "baby.inter"), "w") as handle:
+        handle.write(inter_text([(0, 1, 0), (0, 0, 2)]))
+    convert_quietly(source, data)
+    out = os.path.join(data, "baby")
+    assert read(os.path.join(out, "train.txt")) == "0 1\n"
+    assert read(os.path.join(out, "validation.txt")) == ""
+    assert read(os.path.join(out, "test.txt")) == "0 0\n"
+    assert np.load(os.path.join(out, "item2imgfeat.npy")).shape == (2, 3)
+    assert not [entry for entry in os.listdir(out) if entry.startswith(".")]
+
+
+def malformed_inter(kind):
+    good = inter_text(INTERACTIONS)
+    lines = good.splitlines(True)
+    if kind == "missing column":
+        return good.replace("\tx_label", "")
+    if kind == "x_label outside 0..2":
+        return "".join(lines[:4] + ["0\t4\t5\t1\t3\n"] + lines[5:])
+    if kind == "spaces in the header":
+        return lines[0].replace("\t", " ") + "".join(lines[1:])
+    if kind == "spaces in a line":
+        return "".join(lines[:3] + [lines[3].replace("\t", " ")] + lines[4:])
+    if kind == "non-integer id":
+        return "".join(lines[:6] + ["2\tabc\t5\t1\t0\n"] + lines[7:])
+    if kind == "negative id":
+        return "".join(lines[:2] + ["-1\t2\t5\t1\t0\n"] + lines[3:])
+    if kind == "empty file":
+        return ""
+    if kind == "header only":
+        return HEADER
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind, line, words", [
+    ("missing column", 1, "lacks x_label"),
+    ("x_label outside 0..2", 5, "x_label must be 0 (train), 1 (validation) or 2 (test), got 3"),
+    ("spaces in the header", 1, "not tab-separated"),
+    ("spaces in a line", 4, "fields must be separated by tabs"),
+    ("non-integer id", 7, "itemID must be an integer, got 'abc'"),
+    ("negative id", 3, "userID must be non-negative, got -1"),
+    ("empty file", 1, "empty file"),
+    ("header only", 2, "no interactions after the header"),
+])
+def test_malformed_inter_file(tmp_path, kind, line, words):
+    source = make_source(str(tmp_path / "src"), text=malformed_inter(kind))
+    data = tmp_path / "Data"
+    with pytest.raises(InputError) as caught:
+        convert_quietly(source, str(data))
+    message = str(caught.value)
+    assert message.startswith("%s:%d: " % (os.path.join(source, "baby.inter"), line))
+    assert words in message
+    assert "\n" not in message
+    assert not data.exists()  # checked before anything is written
+
+
+@pytest.mark.parametrize("file_name, matrix, words", [
+    ("image_feat.npy", np.ones((N_ITEMS - 1, 3)), "6 rows, fewer than the 7 items"),
+    ("text_feat.npy", np.where(np.arange(N_ITEMS * 2).reshape(-1, 2) == 9, np.nan, 1.0),
+     "row 4 (item 4) holds NaN"),
+    ("image_feat.npy", np.ones(N_ITEMS), "expected a numeric items x features matrix"),
+])
+def test_malformed_features(tmp_path, file_name, matrix, words):
+    replaced = {"image": matrix} if file_name == "image_feat.npy" else {"text_feat": matrix}
+    source = make_source(str(tmp_path / "src"), **replaced)
+    data = tmp_path / "Data"
+    with pytest.raises(InputError) as caught:
+        convert_quietly(source, str(data))
+    message = str(caught.value)
+    assert message.startswith(os.path.join(source, file_name) + ": ")
+    assert words in message and "\n" not in message
+    assert not data.exists()
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    source = make_source(str(tmp_path / "src"))
+    data = tmp_path / "Data"
+
+    def refuse(path, matrix):
+        raise InputError("cannot write %s: disk full" % path)
+    monkeypatch.setattr(mmrec, "write_float32_npy", refuse)
+    with pytest.raises(InputError):
+        convert_quietly(source, str(data))
+    assert not data.exists()  # the split files written first are gone again, and Data/
+
+
+def test_cli_converts_and_reports_errors_in_one_line(tmp_path):
+    source = make_source(str(tmp_path / "src"))
+    command = [sys.executable, "-m", "utility.prepare_data", "mmrec", "--source", source,
+               "--name", "baby", "--data_path", str(tmp_path / "Data")]
+    done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    assert done.returncode == 0, done.stderr
+    assert "interactions: train 5 (3 users), validation 2 (2 users), test 3 (2 users)" \
+        in done.stdout
+    assert read(str(tmp_path / "Data" / "baby" / "train.txt")) == EXPECTED_TRAIN
+
+    failed = subprocess.run(command[:-4] + ["--name", "a/b"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True)
+    assert failed.returncode == 2
+    assert failed.stderr == "error: --name must be a plain folder name, got 'a/b'\n"

@@ -34,7 +34,8 @@ EXPECTED_STATS = {
     "train": 5, "train_users": 3, "dropped_train": 0,
     "validation": 2, "validation_users": 2, "dropped_validation": 1,
     "test": 3, "test_users": 2, "dropped_test": 1,
-    "users_without_train": 1, "held_out_in_train": 0, "validation_only_top_items": 0,
+    "users_without_train": 1, "held_out_in_train": 0, "repeated_held_out": 0,
+    "items_beyond_train_and_test": 0,
     "image_dim": 3, "text_dim": 2,
 }
 
@@ -118,26 +119,31 @@ def test_loader_reads_the_converted_interactions(tmp_path):
     np.testing.assert_array_equal(without_validation(dataset).train_items, [2, 0, 2, 1, 6])
 
 
-def test_reordered_header_extra_rows_and_notes(tmp_path):
-    # Columns in another order; a test pair that repeats a train pair (counted in a note);
-    # item 8 only in validation, above every train and test item (a loader warning).
-    rows = "x_label\titemID\tuserID\n0\t1\t0\n2\t1\t0\n2\t3\t0\n1\t8\t0\n"
+def test_reordered_header_and_comparability_notes(tmp_path):
+    # Columns in another order; a test pair that repeats a train pair, a test pair listed
+    # twice, item 8 only in validation: items 4..8 are in no train or test line.
+    rows = "x_label\titemID\tuserID\n0\t1\t0\n2\t1\t0\n2\t3\t0\n2\t3\t0\n1\t8\t0\n"
     source = make_source(str(tmp_path / "src"), text=rows,
                          image=np.ones((9, 2)), text_feat=np.ones((9, 1), np.float32))
     stats, lines = convert_quietly(source, str(tmp_path / "Data"), name="other")
     assert (stats["users"], stats["items"]) == (1, 9)
-    assert (stats["train"], stats["validation"], stats["test"]) == (1, 1, 2)
+    assert (stats["train"], stats["validation"], stats["test"]) == (1, 1, 3)
     assert stats["held_out_in_train"] == 1
-    assert stats["validation_only_top_items"] == 1
+    assert stats["repeated_held_out"] == 1
+    assert stats["items_beyond_train_and_test"] == 5
     out = tmp_path / "Data" / "other"
     assert read(str(out / "train.txt")) == "0 1\n"
     assert read(str(out / "validation.txt")) == "0 8\n"
-    assert read(str(out / "test.txt")) == "0 1\n0 3\n"
-    assert any(line.startswith("note: 1 validation/test interactions repeat") for line in lines)
-    assert any(line.startswith("warning: 1 item ids above") for line in lines)
+    assert read(str(out / "test.txt")) == "0 1\n0 3\n0 3\n"
+    assert "note: 1 validation/test interactions repeat a train interaction of the same " \
+           "user (docs/mmrec.md: masking)" in lines
+    assert "note: 1 validation/test interactions repeat one of their own split " \
+           "(docs/mmrec.md: the recall denominator)" in lines
+    assert any(line.startswith("warning: the largest 5 item ids occur in no train or test")
+               for line in lines)
     with pytest.raises(InputError) as caught:  # what the warning announces
         load_dataset(str(out), (), log=lambda line: None)
-    assert "validation.txt: ids beyond those of train.txt and test.txt" in str(caught.value)
+    assert "beyond those of train.txt and test.txt" in str(caught.value)
 
 
 def test_reconversion_replaces_files(tmp_path):

@@ -173,23 +173,26 @@ def split_interactions(rows):
         stats[split + "_users"] = len(np.unique(users[kept]))
         stats["dropped_" + split] = len(chosen) - len(kept)
     stats["users_without_train"] = len(np.setdiff1d(users, train_users))
-    stats["held_out_in_train"] = _held_out_in_train(splits, stats["items"])
-    stats["validation_only_top_items"] = _validation_only_top_items(splits)
+    stats.update(_comparability_counts(splits, stats["items"]))
     return splits, stats
 
 
-def _held_out_in_train(splits, n_items):
-    """Validation and test interactions whose (user, item) is also a train interaction."""
-    train_keys = np.unique(splits["train"][0] * n_items + splits["train"][1])
-    held_out = np.concatenate([splits[split][0] * n_items + splits[split][1]
-                               for split in ("validation", "test")])
-    return int(np.isin(held_out, train_keys).sum())
+def _comparability_counts(splits, n_items):
+    """Counts of the cases where this project and MMRec could treat the data differently.
 
-
-def _validation_only_top_items(splits):
-    """Item ids above every train and test item id that occur in validation."""
-    largest = max(splits["train"][1].max(initial=-1), splits["test"][1].max(initial=-1))
-    return int(len(np.unique(splits["validation"][1][splits["validation"][1] > largest])))
+    ``held_out_in_train``: validation and test interactions that repeat a train interaction
+    of the same user; ``repeated_held_out``: those that repeat an earlier one of their own
+    split; ``items_beyond_train_and_test``: how many of the largest item ids occur in no
+    kept train or test interaction (the loader counts items over those two files only).
+    """
+    def keys(split):
+        return splits[split][0] * n_items + splits[split][1]
+    train_keys = np.unique(keys("train"))
+    held_out = [keys(split) for split in ("validation", "test")]
+    counted = max(splits["train"][1].max(initial=-1), splits["test"][1].max(initial=-1)) + 1
+    return {"held_out_in_train": int(sum(np.isin(k, train_keys).sum() for k in held_out)),
+            "repeated_held_out": int(sum(len(k) - len(np.unique(k)) for k in held_out)),
+            "items_beyond_train_and_test": n_items - int(counted)}
 
 
 def statistics_lines(stats, inter_name):
@@ -207,11 +210,14 @@ def statistics_lines(stats, inter_name):
         "%s %d-d" % (modality, stats[modality + "_dim"]) for modality, _, _ in FEATURE_FILES))
     if stats["held_out_in_train"]:
         lines.append("note: %d validation/test interactions repeat a train interaction of "
-                     "the same user (see docs/mmrec.md on masking)" % stats["held_out_in_train"])
-    if stats["validation_only_top_items"]:
-        lines.append("warning: %d item ids above every train and test item id occur only in "
-                     "validation; the loader counts items over train and test and will "
-                     "reject validation.txt" % stats["validation_only_top_items"])
+                     "the same user (docs/mmrec.md: masking)" % stats["held_out_in_train"])
+    if stats["repeated_held_out"]:
+        lines.append("note: %d validation/test interactions repeat one of their own split "
+                     "(docs/mmrec.md: the recall denominator)" % stats["repeated_held_out"])
+    if stats["items_beyond_train_and_test"]:
+        lines.append("warning: the largest %d item ids occur in no train or test interaction;"
+                     " the loader counts items over train.txt and test.txt and will refuse "
+                     "this folder" % stats["items_beyond_train_and_test"])
     return lines
 
 
@@ -305,8 +311,8 @@ def convert(source, name, data_path="Data", log=print):
     """Convert the MMRec folder ``source`` into ``<data_path>/<name>``; return statistics.
 
     The statistics dict holds ``users``, ``items``, per split the interactions kept, their
-    users and the ``dropped_`` ones, ``users_without_train``, ``held_out_in_train``,
-    ``validation_only_top_items`` and ``image_dim`` / ``text_dim``.
+    users and the ``dropped_`` ones, ``users_without_train``, the counts of
+    :func:`_comparability_counts` and ``image_dim`` / ``text_dim``.
     """
     started = time.time()
     _check_name(name)

@@ -1,7 +1,8 @@
-"""Train MCLN with the release's procedure and evaluate it with sampled leave-one-out ranking.
+"""Train a model with the release's procedure and evaluate it on the held-out splits.
 
-    python main.py --dataset amazon            # the release's Beauty settings
-    python main.py --dataset demo --epochs 4   # built-in synthetic data
+    python main.py --dataset amazon                    # MCLN with the release's Beauty settings
+    python main.py --dataset demo --epochs 4           # built-in synthetic data
+    python main.py --dataset demo --model lightgcn     # a baseline in the same harness
     python main.py --dataset demo --valid --patience 3 --eval_protocol both   # careful mode
 
 By default (faithful mode) it trains and reports as the release does. --valid selects the
@@ -14,17 +15,8 @@ import time
 
 import numpy as np
 
-from model.MCLN import build_graph
-from utility.checkpoint import (Checkpoints, numpy_rng_state, python_rng_state,
-                                restore_variables, set_numpy_rng_state, set_python_rng_state)
 from utility.errors import InputError, exit_on_input_error
-from utility.evaluation import Evaluator
-from utility.load_data import cached_adjacency, load_dataset, without_validation
-from utility.parser import hyperparameters, parse_args
-from utility.report import epoch_line, metrics_text, summarise, write_results
-from utility.sampler import TrainSampler
-from utility.selection import Selection
-from utility.session import make_session
+from utility.parser import parse_args
 
 HOW_TO_GET_DATA = {
     "Art": "python -m utility.prepare_data art",
@@ -34,76 +26,97 @@ HOW_TO_GET_DATA = {
 }
 
 
-def load(args):
-    """The dataset to train on (with --valid, validation items out of train) and its graph."""
+def load(args, cls, config):
+    """The dataset to train on (with --valid, validation items out of train) and the
+    adjacency the model propagates on (None for models without a graph)."""
+    from utility.build import load_adjacency
+    from utility.load_data import load_dataset, without_validation
     if not os.path.isdir(args.data_dir):
         hint = HOW_TO_GET_DATA.get(args.folder)
         raise InputError("dataset folder %s not found; %s" % (
             args.data_dir, "create it with: %s --data_path %s" % (hint, args.data_path)
             if hint else "put train.txt, test.txt and the feature files there"))
-    dataset = load_dataset(args.data_dir, args.modality_list)
+    dataset = load_dataset(args.data_dir, cls.feature_modalities(config, args.modality_list))
     if args.valid:
         dataset = without_validation(dataset)
-    adjacency = cached_adjacency(args.data_dir, dataset, args.adj_b)
-    return dataset, adjacency
+    return dataset, load_adjacency(args.data_dir, dataset, cls, config)
 
 
 def train_epoch(session, model, sampler):
-    """One epoch of Adam steps; returns the summed (loss, mf_loss, emb_loss)."""
-    totals = np.zeros(3)
+    """One epoch of Adam steps; returns the summed loss and its parts, in print order."""
+    training = model.training
+    fetches = [training.loss] + list(training.parts.values())
+    totals = np.zeros(len(fetches))
     for _ in range(sampler.steps_per_epoch):
-        users, pos, neg, intervention = sampler.sample()
-        _, *losses = session.run(
-            [model.train_op, model.loss, model.mf_loss, model.emb_loss],
-            {model.users: users, model.pos_items: pos, model.neg_items: neg,
-             model.int_items: intervention})
+        _, *losses = session.run([training.train_op] + fetches,
+                                 model.training_feed(sampler.sample()))
         totals += losses
-    return totals
+    return dict(zip(["loss"] + list(training.parts), totals))
 
 
 def training_state(args, history, sampler):
     """What, besides the variables, determines the rest of the run (for --resume)."""
+    from utility.checkpoint import numpy_rng_state, python_rng_state
+    from utility.parser import hyperparameters
     return {"epoch": history[-1]["epoch"], "history": history,
             "hyperparameters": hyperparameters(args),
             "sampler_rng": numpy_rng_state(sampler.rng), "python_rng": python_rng_state()}
 
 
-def run(args):
-    start = time.time()
-    dataset, (adj_indices, adj_values, _) = load(args)
+def restore(args, checkpoints, session, model, sampler):
+    """The history to continue from: a resumed run's (its variables and RNG states restored),
+    else empty (variables from --init_checkpoint if given)."""
+    from utility.checkpoint import restore_variables, set_numpy_rng_state, set_python_rng_state
+    resumed = checkpoints.load_last(args) if args.resume else None
+    if resumed:
+        checkpoints.restore_last(session)  # model, Adam slots and beta powers
+        set_numpy_rng_state(sampler.rng, resumed["sampler_rng"])
+        set_python_rng_state(resumed["python_rng"])
+        print("resumed from %s after epoch %d" % (checkpoints.path("last"), resumed["epoch"]))
+        return resumed["history"]
+    if args.resume:
+        print("note: nothing to resume in %s; starting from scratch" % checkpoints.directory)
+    elif args.init_checkpoint:
+        restore_variables(session, model.parameters, args.init_checkpoint)
+        print("restored model variables from %s" % args.init_checkpoint)
+    return []
+
+
+def run(args, on_evaluation=None):
+    """Train and evaluate as ``args`` say; returns results.json's content.
+
+    ``on_evaluation(record)`` is called after every evaluation with its history record.
+    """
+    # Imported here, once the flags are known to be good: TensorFlow takes seconds to start.
+    from utility.build import model_and_config, start
+    from utility.checkpoint import Checkpoints
+    from utility.evaluation import Evaluator
+    from utility.report import epoch_line, metrics_text, summarise, write_results
+    from utility.sampler import TrainSampler
+    from utility.selection import Selection
+
+    begin = time.time()
+    cls, config = model_and_config(args)
+    dataset, adjacency = load(args, cls, config)
     print(dataset.statistics())
     sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
     evaluate = Evaluator(args, dataset)
     checkpoints = None if args.no_checkpoints else Checkpoints(args.out_dir)
     if args.resume and checkpoints is None:
         raise InputError("--resume needs checkpoints; drop --no_checkpoints")
-    resumed = checkpoints.load_last(args) if args.resume else None
-    load_seconds = time.time() - start
+    load_seconds = time.time() - begin
 
-    feature_dims = {m: dataset.features[m].shape[1] for m in args.modality_list}
-    graph, model, init = build_graph(args, dataset.n_users, dataset.n_items, feature_dims,
-                                     len(adj_values))
-    session = make_session(graph, args.threads, args.xla)
-    session.run(init)
-    model.feed_data(session, adj_indices, adj_values, dataset.features)
+    _, session, model = start(cls, config, dataset, adjacency, args.seed, args.threads, args.xla)
     dataset.features.clear()  # the graph holds them now: a host copy doubles their memory
-    history = []
-    if resumed:
-        checkpoints.restore_last(session)  # model, Adam slots and beta powers
-        set_numpy_rng_state(sampler.rng, resumed["sampler_rng"])
-        set_python_rng_state(resumed["python_rng"])
-        history = resumed["history"]
-        print("resumed from %s after epoch %d" % (checkpoints.path("last"), resumed["epoch"]))
-    elif args.resume:
-        print("note: nothing to resume in %s; starting from scratch" % checkpoints.directory)
-    elif args.init_checkpoint:
-        restore_variables(session, model.parameters, args.init_checkpoint)
-        print("restored model variables from %s" % args.init_checkpoint)
+    history = restore(args, checkpoints, session, model, sampler)
+    resumed_after = history[-1]["epoch"] if history else None
 
     def run_evaluation(record):
         eval_start = time.time()
         record.update(evaluate(session, model))
         record["eval_seconds"] = time.time() - eval_start
+        if on_evaluation:
+            on_evaluation(record)
 
     selection = Selection(args.select_metric, args.patience)
     selection.replay(history)
@@ -111,10 +124,9 @@ def run(args):
         if selection.exhausted:  # --patience evaluations in a row without a better one
             break
         epoch_start = time.time()
-        loss, mf_loss, emb_loss = train_epoch(session, model, sampler)
-        record = dict(epoch=epoch, loss=loss, mf_loss=mf_loss, emb_loss=emb_loss,
-                      train_seconds=time.time() - epoch_start)
-        if np.isnan(loss):
+        record = dict(epoch=epoch, **train_epoch(session, model, sampler))
+        record["train_seconds"] = time.time() - epoch_start
+        if np.isnan(record["loss"]):
             raise InputError("loss is NaN at epoch %d; lower --lr or raise --decay" % epoch)
         evaluated = epoch % args.eval_interval == 0 or epoch == args.epochs
         if evaluated:
@@ -136,8 +148,7 @@ def run(args):
         run_evaluation(final)
         selection.update(final)
         print("Evaluation [%.1fs]%s" % (final["eval_seconds"], metrics_text(final, args)))
-    extra = {"stopped_early_at_epoch": stopped_early,
-             "resumed_after_epoch": resumed["epoch"] if resumed else None}
+    extra = {"stopped_early_at_epoch": stopped_early, "resumed_after_epoch": resumed_after}
     if checkpoints:
         extra["checkpoints"] = {which: checkpoints.path(which) for which in ("last", "best")}
     results = summarise(args, history, final, selection, load_seconds, **extra)

@@ -1,250 +1,140 @@
-"""MCLN as a static TensorFlow graph (tensorflow.compat.v1, low-level ops only).
+"""MCLN (Li et al., SIGIR 2023) as a static graph: the math of training and scoring.
 
-Follows ``mcln-reference.md``: LightGCN-style propagation over L = D^-a (A+I) D^-b, item
-image/text projections, ``n_mca`` counterfactual learning layers whose attention runs
-across the rows of a batch, a four-branch BPR loss and Adam. Variable names are the
-release's so that its checkpoints restore here.
+Default: the authors' release, exactly (``formulation="release"``, ``variant="full"``); the
+paper's own equations where they differ (``formulation="paper"``) and the paper's ablation
+variants (model/variants.py) are switches of the same code. docs/model.md states the
+equations and where release and paper differ; each function below names the equations it
+computes. Variable names are the release's, so that its checkpoints restore here.
+Shape letters: model/__init__.py.
 
 Rows that attend to each other form a *group*: the whole batch in training, one user's
-candidate list in evaluation. Tensors of row features are kept 2-D (rows x width) and are
-reshaped to (groups, rows per group, width) only for the attention products, so many users
-are evaluated in one call without their candidate lists mixing.
+candidate list in evaluation. Row tensors stay 2-D (rows x width) and are reshaped to
+(G x R x width) only for the attention products, so many users are evaluated in one call
+without their candidate lists mixing. The counterfactual ("int") items are the items whose
+representation enters the counterfactual branch: sampled at random in training, the
+candidates themselves in evaluation.
 """
+import collections
 import math
 
-import numpy as np
 import tensorflow.compat.v1 as tf
 
-try:  # TF >= 2.3: a CSR kernel ~8x faster than SparseTensorDenseMatMul, which regressed in 2.x
-    from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops as csr_ops
-except ImportError:  # TF 1.15, whose SparseTensorDenseMatMul is fast
-    csr_ops = None
+from model import mcln_evaluation
+from model.base import AdjacencyKind, Recommender, config_record
+from model.layers import (bpr_of_vectors, dense_relu, dense_weights, glorot_weight, id_embeddings,
+                          l2_penalty, layer_norm, layer_norm_weights, softmax_mix)
+from model.propagation import mean_of_layers, split_nodes
+from model.ranking import grouped, inner_product_ranking
+from model.variants import resolve
 
-LAYER_NORM_EPSILON = 1e-12
-EVALUATION_LANES = 2
+SHORT_NAMES = {"image": "v", "text": "t"}  # the release's suffixes (w1_v, w1_t)
 
-
-def layer_norm(x, params):
-    """Normalise over the feature axis, then scale and shift (gamma, beta).
-
-    Written out rather than with tf.nn.moments/batch_normalization, which materialise
-    more full-size intermediates (forwards and backwards).
-    """
-    centered = x - tf.reduce_mean(x, axis=1, keepdims=True)
-    variance = tf.reduce_mean(tf.square(centered), axis=1, keepdims=True)
-    return centered * tf.rsqrt(variance + LAYER_NORM_EPSILON) * params["gamma"] + params["beta"]
-
-
-@tf.custom_gradient
-def softmax_mix(logits, values):
-    """softmax(logits) @ values over the last two axes, with a leaner gradient than autodiff's.
-
-    The softmax gradient needs rowsum(dP * P) for dP = dO values^T; as P values = O, that is
-    rowsum(dO * O), a (rows x c) reduction instead of a (rows x rows) product and reduction.
-    """
-    probabilities = tf.nn.softmax(logits)
-    outputs = tf.matmul(probabilities, values)
-
-    def gradient(d_outputs):
-        d_values = tf.matmul(probabilities, d_outputs, transpose_a=True)
-        d_probabilities = tf.matmul(d_outputs, values, transpose_b=True)
-        row_terms = tf.reduce_sum(d_outputs * outputs, axis=-1, keepdims=True)
-        return (d_probabilities - row_terms) * probabilities, d_values
-
-    return outputs, gradient
+# The weights of counterfactual learning layer l (scopes cd_cl{l} and cd_dense{l}).
+LayerWeights = collections.namedtuple(
+    "LayerWeights", "Q K V linear Q_int K_int attention_norm inner outer feed_forward_norm")
+# What layer l computes with, derived from its weights (c x c each): the attention logits as
+# bilinear forms, (h F) h^T for S (Eq. 12) and (z G) z^T for the counterfactual S* (Eq. 13),
+# and the value map (V linear in the release, V in the paper).
+LayerForms = collections.namedtuple("LayerForms", "factual counterfactual values")
 
 
-def held_out_rank(scores):
-    """0-based rank of each row's last candidate under a stable descending sort.
+class MCLN(Recommender):
+    """The Multimodal Counterfactual Learning Network; see the module docstring."""
+    Config = config_record(
+        "MCLNConfig", embed_size=64, lr=0.001, batch_size=2048, n_layers=4, decay=1e-2,
+        lambda_m=0.3, n_mca=2, adj_b=0.4, variant="full", formulation="release",
+        gradients="hand", eval_lanes=2)
+    uses_int_items = True
 
-    The held-out item comes last, so it ranks after every earlier candidate it ties with.
-    """
-    return tf.reduce_sum(tf.cast(scores[:, :-1] >= scores[:, -1:], tf.int32), axis=1)
+    @classmethod
+    def adjacency_kind(cls, config):
+        return AdjacencyKind(self_loops=True, column_exponent=config.adj_b)
 
+    @classmethod
+    def feature_modalities(cls, config, modalities):
+        score_terms, cl_inputs = resolve(config.variant, modalities)
+        return [m for m in modalities if m in score_terms or m in cl_inputs]
 
-def row_dot(a, b):
-    return tf.reduce_sum(a * b, axis=1)
-
-
-def bpr_loss(users, positive, negative):
-    """mean(softplus(-(<u, pos> - <u, neg>))) = mean(-log sigmoid(score difference))."""
-    return tf.reduce_mean(tf.nn.softplus(-(row_dot(users, positive) - row_dot(users, negative))))
-
-
-def build_graph(hp, n_users, n_items, feature_dims, n_adjacency):
-    """A new graph holding MCLN, seeded with ``hp.seed``; returns (graph, model, initialiser)."""
-    tf.disable_eager_execution()
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(hp.seed)
-        model = MCLN(n_users, n_items, feature_dims, n_adjacency, hp)
-        initialiser = tf.global_variables_initializer()
-    return graph, model, initialiser
-
-
-class MCLN(object):
-    """Builds the training step, the evaluation cache and the evaluation scores.
-
-    ``feature_dims`` maps modality name ("image", then optionally "text") to its width.
-    ``n_adjacency`` is the number of non-zeros of the normalised adjacency.
-    """
-
-    def __init__(self, n_users, n_items, feature_dims, n_adjacency, hp):
-        self.n_users, self.n_items = n_users, n_items
-        self.modalities = list(feature_dims)
-        self.d = hp.embed_size
-        self.width = (1 + len(self.modalities)) * self.d
-        self.n_layers, self.n_mca = hp.n_layers, hp.n_mca
-        self.lambda_m, self.decay, self.batch_size = hp.lambda_m, hp.decay, hp.batch_size
-
-        self.users = tf.placeholder(tf.int32, [None], name="users")
-        self.pos_items = tf.placeholder(tf.int32, [None], name="pos_items")
-        self.neg_items = tf.placeholder(tf.int32, [None], name="neg_items")
-        self.int_items = tf.placeholder(tf.int32, [None], name="int_items")
-
-        self._build_data_holders(feature_dims, n_adjacency)
-        self._build_parameters(feature_dims)
-        self._build_training(hp.lr)
-        self._build_evaluation()
-        self._build_full_ranking()
-        self._initialise_local = tf.local_variables_initializer()
-
-    # ----------------------------------------------------------------------------- inputs
-    def _build_data_holders(self, feature_dims, n_adjacency):
-        """Features and adjacency live in local variables filled once from placeholders.
-
-        Feeding them (instead of embedding constants, as the release does) keeps the
-        GraphDef small whatever the number of items or the feature width.
-        """
-        self.data_feeds = {}
-
-        def holder(name, dtype, shape):
-            value = tf.placeholder(dtype, shape, name=name + "_value")
-            self.data_feeds[name] = value
-            return tf.Variable(value, trainable=False, name=name,
-                               collections=[tf.GraphKeys.LOCAL_VARIABLES])
-
-        # Read as plain tensors: a gather from a resource variable itself (ResourceGather)
-        # switches it to copy-on-read, and every later full read (the evaluation refresh)
-        # would then copy the whole feature matrix.
-        self.features = {m: holder("features_" + m, tf.float32, [self.n_items, dim]).read_value()
-                         for m, dim in feature_dims.items()}
-        # (indices, values of L, values of L^T): A + I is symmetric, so L^T has L's indices
-        # and its values permuted (feed_data).
-        self.adjacency = (holder("adjacency_indices", tf.int64, [n_adjacency, 2]).read_value(),
-                          holder("adjacency_values", tf.float32, [n_adjacency]).read_value(),
-                          holder("adjacency_transposed_values", tf.float32,
-                                 [n_adjacency]).read_value())
-
-    def feed_data(self, session, adjacency_indices, adjacency_values, features):
-        """Fill the data holders and reset the evaluation cache.
-
-        ``adjacency_indices`` are in row-major order, with a symmetric sparsity pattern.
-        """
-        by_column = np.lexsort((adjacency_indices[:, 0], adjacency_indices[:, 1]))
-        if not np.array_equal(adjacency_indices[by_column][:, ::-1], adjacency_indices):
-            raise ValueError("the adjacency needs row-major indices and a symmetric pattern")
-        feed = {self.data_feeds["adjacency_indices"]: adjacency_indices,
-                self.data_feeds["adjacency_values"]: adjacency_values,
-                self.data_feeds["adjacency_transposed_values"]: adjacency_values[by_column]}
-        for modality in self.modalities:
-            feed[self.data_feeds["features_" + modality]] = features[modality]
-        session.run(self._initialise_local, feed_dict=feed)
+    def _build(self):
+        config = self.config
+        self.modalities = list(self.data.features)
+        self.score_terms, self.cl_inputs = resolve(config.variant, list(self.shape.feature_dims))
+        self.paper = config.formulation == "paper"
+        self.hand_gradients = config.gradients == "hand"
+        self.d = config.embed_size
+        self.width = len(self.cl_inputs) * self.d  # c
+        self._build_parameters()
+        self.training = self._build_training()
+        if self.cl_inputs:
+            self.ranking = mcln_evaluation.build(self, config.eval_lanes)
+        else:  # no counterfactual layers: an item's vector is its own, whatever the list
+            users, items = self.propagate()
+            self.ranking = inner_product_ranking(users, self.ranking_vectors(
+                self.item_branches(None, items)))
 
     # ------------------------------------------------------------------------- parameters
-    def _build_parameters(self, feature_dims):
-        glorot = tf.glorot_uniform_initializer()
+    def _build_parameters(self):
+        d, c = self.d, self.width
+        self.user_embedding, self.item_embedding = id_embeddings(self.n_users, self.n_items, d)
+        if not self.paper and self.config.variant == "full":
+            # Created by the release but never read: kept so checkpoints interchange.
+            for suffix in ("v", "t") if "text" in self.modalities else ("v", "m"):
+                glorot_weight("user_embedding_" + suffix, [self.n_users, d])
+        self.projections = {m: glorot_weight("w1_" + SHORT_NAMES[m],
+                                             [self.shape.feature_dims[m], d])
+                            for m in self.modalities}  # each F x d
+        self.layers, self.forms = [], []
+        for l in range(self.config.n_mca if self.cl_inputs else 0):
+            self.layers.append(self._layer_weights(l))
+            # Derived right after the layer's weights, as the release's graph orders its ops
+            # (the op order fixes the seeds of the variables created after it).
+            self.forms.append(self._layer_forms(self.layers[-1]))
+        if self.cl_inputs:
+            self.positive_output = dense_weights("dense", [c, d], False)["kernel"]
+            self.negative_output = self.positive_output if self.paper else \
+                dense_weights("dense_1", [c, d], False)["kernel"]
 
-        def weight(name, shape, initializer=glorot):
-            return tf.get_variable(name, shape, tf.float32, initializer)
+    def _layer_weights(self, l):
+        c = self.width
+        with tf.variable_scope("cd_cl%d" % l):
+            names = ("Q", "K", "V") + (() if self.paper else ("linear",)) + ("Q_int", "K_int")
+            attention = {name: dense_weights(name, [c, c], False)["kernel"] for name in names}
+            attention_norm = layer_norm_weights(c)
+        with tf.variable_scope("cd_dense%d" % l):
+            inner = dense_weights("dense", [c, 4 * c], True)
+            outer = dense_weights("dense_1", [4 * c, c], True)
+            feed_forward_norm = layer_norm_weights(c)
+        return LayerWeights(attention["Q"], attention["K"], attention["V"],
+                            attention.get("linear"), attention["Q_int"], attention["K_int"],
+                            attention_norm, inner, outer, feed_forward_norm)
 
-        def norm_params():
-            with tf.variable_scope("LayerNorm"):
-                return {"gamma": weight("gamma", [self.width], tf.ones_initializer()),
-                        "beta": weight("beta", [self.width], tf.zeros_initializer())}
+    def _layer_forms(self, weights):
+        """Eqs. 10-13 as c x c forms: (hQ)(hK)^T/sqrt(c) = (h F) h^T with F = QK^T/sqrt(c), and
+        (zQi)(zKi)^T/sqrt(c) = (z G*) z^T. One row product per term instead of two.
 
-        def dense(scope, shape, bias):
-            with tf.variable_scope(scope):
-                params = {"kernel": weight("kernel", shape)}
-                if bias:
-                    params["bias"] = weight("bias", shape[1:], tf.zeros_initializer())
-                return params
-
-        c, d = self.width, self.d
-        self.user_embedding = weight("user_embedding", [self.n_users, d])
-        self.item_embedding = weight("item_embedding", [self.n_items, d])
-        # Created by the release but never read: kept so checkpoints interchange.
-        for suffix in ("v", "t") if "text" in feature_dims else ("v", "m"):
-            weight("user_embedding_" + suffix, [self.n_users, d])
-        short = {"image": "v", "text": "t"}
-        self.projections = {m: weight("w1_" + short[m], [dim, d])
-                            for m, dim in feature_dims.items()}
-        self.layers = []
-        for l in range(self.n_mca):
-            with tf.variable_scope("cd_cl%d" % l):
-                layer = {name: dense(name, [c, c], False)["kernel"]
-                         for name in ("Q", "K", "V", "linear", "Q_int", "K_int")}
-                layer["attention_norm"] = norm_params()
-            with tf.variable_scope("cd_dense%d" % l):
-                layer["inner"] = dense("dense", [c, 4 * c], True)
-                layer["outer"] = dense("dense_1", [4 * c, c], True)
-                layer["feed_forward_norm"] = norm_params()
-            # V then linear, fused: P(hV)L = P(h(VL)) saves a c x c product per row.
-            layer["value_linear"] = tf.matmul(layer["V"], layer["linear"])
-            # The logits as bilinear forms: (hQ)(hK)^T/sqrt(c) - (zQi)(zKi)^T/sqrt(c)
-            #   = (h F) h^T + (z G) z^T,  F = QK^T/sqrt(c),  G = -Qi Ki^T/sqrt(c)  (c x c),
-            # one row product per term instead of two, and no B x B tensor is scaled or
-            # subtracted (nor, backwards, differentiated).
-            scale = 1.0 / math.sqrt(c)
-            layer["factual_form"] = scale * tf.matmul(layer["Q"], layer["K"], transpose_b=True)
-            layer["counterfactual_form"] = -scale * tf.matmul(layer["Q_int"], layer["K_int"],
-                                                              transpose_b=True)
-            self.layers.append(layer)
-        self.positive_output = dense("dense", [c, d], False)["kernel"]
-        self.negative_output = dense("dense_1", [c, d], False)["kernel"]
-        self.parameters = tf.global_variables()
+        The release subtracts S* from S before ONE softmax, so its G is -G* and the two terms
+        add; the paper takes a softmax of each (Eq. 14), G = +G*. Values: h V linear (release;
+        P(hV)L = P(h(VL)) saves a c x c product per row) or h V (paper, Eq. 10).
+        """
+        scale = 1.0 / math.sqrt(self.width)
+        sign = 1.0 if self.paper else -1.0
+        values = weights.V if self.paper else tf.matmul(weights.V, weights.linear)
+        return LayerForms(scale * tf.matmul(weights.Q, weights.K, transpose_b=True),
+                          sign * scale * tf.matmul(weights.Q_int, weights.K_int,
+                                                   transpose_b=True),
+                          values)
 
     # ----------------------------------------------------------------------- graph pieces
-    def _sparse_product(self, indices, values):
-        """dense -> M · dense for the (nodes x nodes) matrix M given by indices and values."""
-        n_nodes = self.n_users + self.n_items
-        matrix = tf.SparseTensor(indices, values, [n_nodes, n_nodes])
-        if csr_ops is not None:
-            compressed = csr_ops.CSRSparseMatrix(matrix)
-            return lambda dense: csr_ops.matmul(compressed, dense)
-        return lambda dense: tf.sparse_tensor_dense_matmul(matrix, dense)
-
     def propagate(self):
-        """Mean of H0..H(n_layers) with H(k+1) = L H(k); split into users and items."""
-        n_layers = self.n_layers
-
-        # The adjacency's tensors are arguments: a custom gradient may not read variables
-        # (the local ones holding them) from inside.
-        @tf.custom_gradient
-        def mean_of_layers(embeddings, indices, values, transposed_values):
-            multiply = self._sparse_product(indices, values)
-            layers = [embeddings]
-            for _ in range(n_layers):
-                layers.append(multiply(layers[-1]))
-
-            def gradient(d_mean):
-                # sum over k of (L^T)^k d_mean / (n_layers + 1), by Horner's rule, with L^T
-                # stored as such: a transposed product runs ~2x slower.
-                multiply_transposed = self._sparse_product(indices, transposed_values)
-                total = d_mean
-                for _ in range(n_layers):
-                    total = d_mean + multiply_transposed(total)
-                return total / float(n_layers + 1), None, None, None
-
-            # Sum, then divide: no (nodes x layers x d) stacked copy.
-            return tf.add_n(layers) / float(n_layers + 1), gradient
-
-        mean = mean_of_layers(tf.concat([self.user_embedding, self.item_embedding], axis=0),
-                              *self.adjacency)
-        return tf.split(mean, [self.n_users, self.n_items], axis=0)
+        """Eqs. 1-5: users' and items' base embeddings, (U x d) and (I x d)."""
+        nodes = tf.concat([self.user_embedding, self.item_embedding], axis=0)  # N x d
+        mean = mean_of_layers(nodes, self.data.adjacency, self.config.n_layers,
+                              self.hand_gradients)
+        return split_nodes(mean, self.n_users, self.n_items)
 
     def item_branches(self, items, propagated_items):
-        """Per-branch item representations: g (graph) and one projected feature per modality.
+        """Per-branch item representations (rows x d): ``g`` the base embedding (Eq. 5) and
+        e_v = X_v W1_v, e_t = X_t W1_t, the projected features (Eq. 6's parts).
 
         ``items`` None means every item in id order: the tables are used as they are (a
         gather of all rows would copy the feature matrices).
@@ -253,203 +143,140 @@ class MCLN(object):
         branches = {"g": pick(propagated_items)}
         for modality in self.modalities:
             # Gather then project: only the batch's rows, same values and gradients.
-            branches[modality] = tf.matmul(pick(self.features[modality]),
+            branches[modality] = tf.matmul(pick(self.data.features[modality]),
                                            self.projections[modality])
         return branches
 
     def joint(self, branches):
-        """z(x) = concat[g, image, (text)]."""
-        return tf.concat([branches["g"]] + [branches[m] for m in self.modalities], axis=1)
-
-    @staticmethod
-    def _grouped(rows, groups):
-        """(groups x rows-per-group x width) for batched products; ``groups`` is the pair
-        (number of groups, rows per group).
-
-        ``groups`` None means all rows form one group (training, full ranking): they stay
-        2-D, as a plain matmul is faster than a batch of one.
-        """
-        if groups is None:
-            return rows
-        return tf.reshape(rows, [groups[0], groups[1], rows.shape[-1]])
+        """Eq. 6, X_i = concat of the counterfactual inputs (release: [g, v, t]): rows x c."""
+        return tf.concat([branches["g" if name == "id" else name] for name in self.cl_inputs],
+                         axis=1)
 
     @staticmethod
     def attention_term(rows, form):
-        """(rows F, rows): the pair whose product (rows F) rows^T is a bilinear logit term."""
+        """(rows F, rows): the pair whose product (rows F) rows^T is one logit term (Eq. 12/13)."""
         return tf.matmul(rows, form), rows
 
-    @staticmethod
-    def _dense_relu(x, params):
-        # bias_add rather than +: TF 1.15's grappler then fuses MatMul, BiasAdd and Relu into
-        # one kernel (TF 2.x fuses either form).
-        return tf.nn.relu(tf.nn.bias_add(tf.matmul(x, params["kernel"]), params["bias"]))
+    def attention(self, factual, counterfactual, values, groups):
+        """Eqs. 12-14: the attention output e_cl of one layer, (rows x c).
 
-    def learning_layer(self, h, layer, terms, values, groups):
-        """One counterfactual learning layer plus its feed-forward block.
-
-        ``terms`` are (queries, keys) pairs whose products sum to the attention logits: the
-        factual term of h, then on the positive path the counterfactual term of the int
-        items; ``values`` = h V linear.
+        ``factual`` and ``counterfactual`` are (queries, keys) pairs of the logit terms S and
+        S* (``counterfactual`` None: no counterfactual term, the release's negative path).
+        Release: softmax(S - S*) (h V linear). Paper: (softmax(S) - softmax(S*)) (h V).
         """
-        if groups is None and len(terms) > 1:
-            # One group (training, full ranking): all terms in ONE product over their
-            # joint width, [hF, zG] [h, z]^T, instead of one (B x B) product per term and a
-            # sum. Many small groups (sampled evaluation) take a batched product per term:
-            # there the concatenations would cost more than they save.
-            terms = [(tf.concat([q for q, _ in terms], 1), tf.concat([k for _, k in terms], 1))]
-        logits = tf.add_n([tf.matmul(self._grouped(queries, groups), self._grouped(keys, groups),
-                                     transpose_b=True) for queries, keys in terms])
-        mixed = softmax_mix(logits, self._grouped(values, groups))
-        attended = layer_norm(tf.reshape(mixed, [-1, self.width]) + h, layer["attention_norm"])
-        inner = self._dense_relu(attended, layer["inner"])
-        outer = self._dense_relu(inner, layer["outer"])
-        return layer_norm(outer + attended, layer["feed_forward_norm"])
+        def logits(*terms):
+            return tf.add_n([tf.matmul(grouped(queries, groups), grouped(keys, groups),
+                                       transpose_b=True) for queries, keys in terms])
 
-    def learning_stack(self, z, counterfactual, groups, first_layer=None, layers=None):
-        """All n_mca layers from z. ``counterfactual[l]`` is layer l's counterfactual term
-        (or ``counterfactual`` is None: negative path). ``first_layer`` = (terms, values)
-        replaces the first layer's own, when they were precomputed; ``layers`` replaces
-        ``self.layers`` (evaluation reads their derived weights from its cache)."""
+        def mix(*terms):
+            return softmax_mix(logits(*terms), grouped(values, groups), self.hand_gradients)
+
+        if counterfactual is None:
+            mixed = mix(factual)
+        elif self.paper:
+            mixed = mix(factual) - mix(counterfactual)
+        elif groups is None:
+            # One group (training, full ranking): both terms in ONE product over their joint
+            # width, [hF, zG] [h, z]^T, instead of one (B x B) product per term and a sum.
+            # Many small groups (sampled evaluation) take a batched product per term: there
+            # the concatenations would cost more than they save.
+            mixed = mix((tf.concat([factual[0], counterfactual[0]], 1),
+                         tf.concat([factual[1], counterfactual[1]], 1)))
+        else:
+            mixed = mix(factual, counterfactual)
+        return tf.reshape(mixed, [-1, self.width])
+
+    def learning_layer(self, h, weights, attended):
+        """Eqs. 15-17 around the attention output: e_ln = LayerNorm(e_cl + h), then the
+        feed-forward block. The release applies ReLU to the outer unit too:
+        h' = LayerNorm(relu(relu(e_ln W1 + b1) W2 + b2) + e_ln). (rows x c) -> (rows x c)."""
+        normed = layer_norm(attended + h, weights.attention_norm)
+        inner = dense_relu(normed, weights.inner)
+        return layer_norm(dense_relu(inner, weights.outer) + normed, weights.feed_forward_norm)
+
+    def learning_stack(self, z, counterfactual, groups, first_layer=None, forms=None):
+        """Eq. 18: the n_mca layers from h = z (rows x c).
+
+        ``counterfactual[l]`` is layer l's counterfactual (queries, keys) pair, or
+        ``counterfactual`` None (the release's negative path). ``first_layer`` = (factual,
+        counterfactual, values) replaces layer 0's own when precomputed (evaluation), and
+        ``forms`` the layers' forms (evaluation reads them from its cache).
+        """
         h = z
-        for l, layer in enumerate(layers or self.layers):
+        for l, (weights, form) in enumerate(zip(self.layers, forms or self.forms)):
             if l == 0 and first_layer:
-                terms, values = first_layer
+                factual, counterfactual_term, values = first_layer
             else:
-                terms = [self.attention_term(h, layer["factual_form"])]
-                terms += [counterfactual[l]] if counterfactual else []
-                values = tf.matmul(h, layer["value_linear"])
-            h = self.learning_layer(h, layer, terms, values, groups)
+                factual = self.attention_term(h, form.factual)
+                counterfactual_term = counterfactual[l] if counterfactual else None
+                values = tf.matmul(h, form.values)
+            h = self.learning_layer(h, weights, self.attention(factual, counterfactual_term,
+                                                                values, groups))
         return h
 
-    # --------------------------------------------------------------------------- training
-    def _build_training(self, learning_rate):
-        users_g, items_g = self.propagate()
-        pos = self.item_branches(self.pos_items, items_g)
-        neg = self.item_branches(self.neg_items, items_g)
-        z_int = self.joint(self.item_branches(self.int_items, items_g))
-        counterfactual = [self.attention_term(z_int, layer["counterfactual_form"])
-                          for layer in self.layers]
-        # Same layers on both paths; the negative path has no counterfactual term and its
-        # own output projection.
-        positive_h = self.learning_stack(self.joint(pos), counterfactual, None)
-        negative_h = self.learning_stack(self.joint(neg), None, None)
-        pos["m"] = tf.nn.relu(tf.matmul(positive_h, self.positive_output))
-        neg["m"] = tf.nn.relu(tf.matmul(negative_h, self.negative_output))
-        users = tf.gather(users_g, self.users)
-        self.mf_loss = tf.add_n([bpr_loss(users, pos[k], neg[k]) for k in sorted(pos)])
-        # ID terms use the un-propagated tables; the divisor is the configured batch size.
-        regularised = [tf.gather(self.user_embedding, self.users),
-                       tf.gather(self.item_embedding, self.pos_items),
-                       tf.gather(self.item_embedding, self.neg_items)]
-        regularised += [branches[k] for k in self.modalities + ["m"] for branches in (pos, neg)]
-        self.emb_loss = self.decay * tf.add_n([tf.nn.l2_loss(x) for x in regularised]) \
-            / self.batch_size
-        self.loss = self.mf_loss + self.emb_loss
-        self.optimizer = tf.train.AdamOptimizer(learning_rate)
-        self.train_op = self.optimizer.minimize(self.loss)
+    def counterfactual_output(self, h, positive=True):
+        """e^(M) in the score's width: relu(h W_out) with W_out = ``dense/kernel`` (c x d); the
+        release's negative path has its own ``dense_1/kernel``."""
+        return tf.nn.relu(tf.matmul(h, self.positive_output if positive
+                                    else self.negative_output))
 
     def ranking_vectors(self, branches):
-        """w(x) = g + lambda_m image + text (+ m, if given): s(u, x) = <u, w(x)> (ranking only)."""
-        terms = [branches["g"], self.lambda_m * branches["image"]]
-        terms += [branches[k] for k in ("text", "m") if k in branches]
+        """w(x) such that the score is <e_u, w(x)> (Eqs. 19-22), rows x d.
+
+        Release: g + lambda_m v + t (+ m): lambda_m weighs only the image term.
+        Paper (Eq. 22): g + lambda_m (v + t + m).
+        """
+        multimodal = [branches[k] for k in ("image", "text", "m")
+                      if k in branches and (k == "m" or k in self.score_terms)]
+        if self.paper:
+            return branches["g"] + self.config.lambda_m * tf.add_n(multimodal) if multimodal \
+                else branches["g"]
+        terms = [branches["g"]]
+        terms += [self.config.lambda_m * branches["image"]] if "image" in self.score_terms else []
+        terms += [branches[k] for k in ("text", "m") if k in branches and
+                  (k == "m" or k in self.score_terms)]
         return tf.add_n(terms)
 
-    # ------------------------------------------------------------------------- evaluation
-    def _build_evaluation(self):
-        """Evaluation reads per-item tables refreshed once per evaluation.
-
-        In evaluation the int items are the candidates themselves, so everything that
-        depends on one item only is computed once per evaluation by ``refresh_eval_cache``
-        (after one propagation): z(x), the item part g + lambda_m image + text of the
-        ranking vector, the first layer's values, its queries of both terms (there h = z
-        is the int rows too, so the two terms add up to one: z (F + G) z^T), and each
-        later layer's counterfactual queries z G. The later layers' F and V linear, which
-        depend on weights only, are cached too rather than multiplied out in every call.
-        """
+    # --------------------------------------------------------------------------- training
+    def _build_training(self):
+        """One batch: the positive and negative paths and the loss (Eqs. 23-25 or the
+        release's four BPR terms)."""
         users_g, items_g = self.propagate()
-        branches = self.item_branches(None, items_g)
-        z_all = self.joint(branches)
-        first = self.layers[0]
-        tables = {"users": users_g, "z": z_all, "item_vectors": self.ranking_vectors(branches),
-                  "first_queries": tf.matmul(z_all, first["factual_form"]
-                                             + first["counterfactual_form"]),
-                  "first_values": tf.matmul(z_all, first["value_linear"])}
-        weight_only = ("factual_form", "value_linear")
-        for l, layer in enumerate(self.layers[1:], 1):
-            tables["cf%d_queries" % l] = tf.matmul(z_all, layer["counterfactual_form"])
-            tables.update(("%s%d" % (weight, l), layer[weight]) for weight in weight_only)
-        self.eval_cache = {}
-        updates = []
-        for name, value in sorted(tables.items()):
-            cache = tf.Variable(tf.zeros(value.shape, tf.float32), trainable=False,
-                                name="eval_cache_" + name,
-                                collections=[tf.GraphKeys.LOCAL_VARIABLES])
-            self.eval_cache[name] = cache
-            updates.append(tf.assign(cache, value))
-        self.refresh_eval_cache = tf.group(*updates)
-        # The layers as evaluation runs them: later layers read their cached weight products.
-        self._eval_layers = self.layers[:1] + [
-            dict(layer, **{weight: self.eval_cache["%s%d" % (weight, l)] for weight in weight_only})
-            for l, layer in enumerate(self.layers[1:], 1)]
+        inputs = self.inputs
+        pos = self.item_branches(inputs.pos_items, items_g)
+        neg = self.item_branches(inputs.neg_items, items_g)
+        if self.layers:
+            z_int = self.joint(self.item_branches(inputs.int_items, items_g))  # B x c
+            counterfactual = [self.attention_term(z_int, form.counterfactual)
+                              for form in self.forms]
+            # Same layers on both paths. Release: the negative path has no counterfactual
+            # term and its own output projection; paper: every item is treated alike.
+            positive_h = self.learning_stack(self.joint(pos), counterfactual, None)
+            negative_h = self.learning_stack(self.joint(neg),
+                                             counterfactual if self.paper else None, None)
+            pos["m"] = self.counterfactual_output(positive_h)
+            neg["m"] = self.counterfactual_output(negative_h, positive=False)
+        users = tf.gather(users_g, inputs.users)
+        mf_loss = tf.add_n([bpr_of_vectors(users, pos[k], neg[k])
+                            for k in self._loss_branches(pos)])
+        if self.paper and len(pos) > 1:  # L_m (Eq. 24) on y = <e_u, e_v + e_t + e^(M)>
+            multimodal = sorted(k for k in pos if k != "g" and (k == "m" or k in self.score_terms))
+            mf_loss += bpr_of_vectors(users, tf.add_n([pos[k] for k in multimodal]),
+                                      tf.add_n([neg[k] for k in multimodal]))
+        # ID terms use the un-propagated tables; the divisor is the configured batch size.
+        regularised = [tf.gather(self.user_embedding, inputs.users),
+                       tf.gather(self.item_embedding, inputs.pos_items),
+                       tf.gather(self.item_embedding, inputs.neg_items)]
+        regularised += [branches[k] for k in self.modalities + ["m"] if k in pos
+                        for branches in (pos, neg)]
+        emb_loss = l2_penalty(regularised, self.config.decay, self.config.batch_size)
+        loss = mf_loss + emb_loss
+        return self._optimise(loss, collections.OrderedDict(
+            [("mf_loss", mf_loss), ("emb_loss", emb_loss)]), self.config.lr)
 
-        self.eval_users = tf.placeholder(tf.int32, [None], name="eval_users")
-        self.eval_items = tf.placeholder(tf.int32, [None, None], name="eval_items")
-        # The call's users are split into independent lanes: while one lane runs its small
-        # element-wise ops, the inter-op scheduler gives the cores to the other's products
-        # (7 % faster on 2 cores, both TF lines).
-        n_users = tf.shape(self.eval_users)[0]
-        bounds = [n_users * lane // EVALUATION_LANES for lane in range(EVALUATION_LANES + 1)]
-        self.eval_scores = tf.concat(
-            [self._sampled_scores(self.eval_users[begin:end], self.eval_items[begin:end])
-             for begin, end in zip(bounds[:-1], bounds[1:])], axis=0)
-        self.eval_ranks = held_out_rank(self.eval_scores)
-
-    def _sampled_scores(self, users, candidates):
-        """Scores of each user's candidate row, the row attending within itself."""
-        groups = tf.unstack(tf.shape(candidates))
-        items = tf.reshape(candidates, [-1])
-        vectors = self._cached_ranking_vectors(lambda name: tf.gather(self.eval_cache[name],
-                                                                      items), groups)
-        # Each user's vector against its own rows: a batched (rows x d)(d x 1) product.
-        users = tf.gather(self.eval_cache["users"], users)[:, :, None]
-        return tf.matmul(self._grouped(vectors, groups), users)[:, :, 0]
-
-    def _cached_ranking_vectors(self, lookup, groups):
-        """Ranking vectors of rows read by ``lookup(table name)`` from the evaluation cache;
-        each group of rows attends within itself, int items = the rows."""
-        z = lookup("z")
-        counterfactual = [None] + [(lookup("cf%d_queries" % l), z)
-                                   for l in range(1, self.n_mca)]
-        first_layer = ([(lookup("first_queries"), z)], lookup("first_values"))
-        h = self.learning_stack(z, counterfactual, groups, first_layer, self._eval_layers)
-        return lookup("item_vectors") + tf.nn.relu(tf.matmul(h, self.positive_output))
-
-    # ------------------------------------------------------------- full-ranking evaluation
-    def _build_full_ranking(self):
-        """Every user against every item: the full protocol (utility/evaluation.py).
-
-        ``refresh_full_ranking``, run after ``refresh_eval_cache``, computes each item's
-        ranking vector g + lambda_m v + t + m once; m comes from ONE attention group of all
-        n_items rows whose int items are the same items (the release's evaluation with the
-        candidate list = every item), which holds n_items^2 logits per layer. Since s(u, x)
-        is linear in the user's vector, a batch of users is then scored by one matmul.
-        ``full_masked`` lists (row of the batch, item) pairs to rank last (-inf).
-        """
-        cache = self.eval_cache
-        vectors = tf.Variable(tf.zeros([self.n_items, self.d]), trainable=False,
-                              name="eval_cache_full_item_vectors",
-                              collections=[tf.GraphKeys.LOCAL_VARIABLES])
-        self.full_item_vectors = vectors
-        self.refresh_full_ranking = tf.assign(
-            vectors, self._cached_ranking_vectors(lambda name: cache[name], None))
-
-        self.full_users = tf.placeholder(tf.int32, [None], name="full_users")
-        self.full_masked = tf.placeholder(tf.int64, [None, 2], name="full_masked")
-        self.full_k = tf.placeholder(tf.int32, [], name="full_k")
-        scores = tf.matmul(tf.gather(cache["users"], self.full_users), vectors,
-                           transpose_b=True)
-        shape = tf.shape(scores, out_type=tf.int64)
-        masked = tf.scatter_nd(self.full_masked, tf.ones_like(self.full_masked[:, 0]), shape) > 0
-        self.full_scores = tf.where(masked, tf.fill(tf.shape(scores), -float("inf")), scores)
-        # top_k breaks ties by the lower item id.
-        self.full_top_items = tf.nn.top_k(self.full_scores, self.full_k, sorted=True).indices
+    def _loss_branches(self, branches):
+        """The branches with a BPR term of their own: release g, the scored modalities and m
+        (in sorted order, as the release sums them); paper only g (L_base, Eq. 23)."""
+        if self.paper:
+            return ["g"]
+        return sorted(k for k in branches if k in ("g", "m") or k in self.score_terms)

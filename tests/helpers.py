@@ -7,8 +7,9 @@ import types
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from model.MCLN import MCLN
-from utility.load_data import cached_adjacency, load_dataset
+from utility.build import load_adjacency, model_and_config, start
+from utility.load_data import load_dataset
+from utility.sampler import Batch
 
 tf.disable_eager_execution()
 
@@ -52,39 +53,39 @@ def random_dataset(folder, n_users=12, n_items=15, seed=0, image_dim=5, text_dim
 
 
 class Built(object):
-    """A dataset loaded from ``folder`` and an MCLN graph with a live session."""
+    """A dataset loaded from ``folder`` and a model (MCLN unless ``hp.model`` says otherwise)
+    with a live session, built as main.py builds it."""
 
     def __init__(self, folder, hp, seed=0):
-        modalities = hp.modalities.split(",")
         quiet = lambda *args: None
+        values = dict(vars(hp))
+        self.cls, self.config = model_and_config(values)
+        modalities = self.cls.feature_modalities(self.config, hp.modalities.split(","))
         self.dataset = load_dataset(folder, modalities, log=quiet)
-        indices, values, _ = cached_adjacency(folder, self.dataset, hp.adj_b, log=quiet)
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.set_random_seed(seed)
-            dims = {m: self.dataset.features[m].shape[1] for m in modalities}
-            self.model = MCLN(self.dataset.n_users, self.dataset.n_items, dims, len(values), hp)
-            init = tf.global_variables_initializer()
-        self.session = tf.Session(graph=self.graph)
-        self.session.run(init)
-        self.model.feed_data(self.session, indices, values, self.dataset.features)
+        adjacency = load_adjacency(folder, self.dataset, self.cls, self.config, log=quiet)
+        self.graph, self.session, self.model = start(self.cls, self.config, self.dataset,
+                                                     adjacency, seed)
 
     def weights(self):
         return {v.op.name: value for v, value in
                 zip(self.model.parameters, self.session.run(self.model.parameters))}
 
-    def feed(self, users, pos, neg, intervention):
-        m = self.model
-        return {m.users: users, m.pos_items: pos, m.neg_items: neg, m.int_items: intervention}
+    def feed(self, users, pos, neg, int_items=None):
+        return self.model.training_feed(Batch(users, pos, neg, int_items))
 
     def losses(self, *batch):
-        m = self.model
-        return self.session.run([m.loss, m.mf_loss, m.emb_loss], self.feed(*batch))
+        training = self.model.training
+        return self.session.run([training.loss] + list(training.parts.values()),
+                                self.feed(*batch))
+
+    def train_step(self, *batch):
+        self.session.run(self.model.training.train_op, self.feed(*batch))
 
     def eval_scores(self, users, candidates):
-        self.session.run(self.model.refresh_eval_cache)
-        return self.session.run(self.model.eval_scores, {self.model.eval_users: users,
-                                                         self.model.eval_items: candidates})
+        sampled = self.model.ranking.sampled
+        self.session.run(self.model.ranking.refresh)
+        return self.session.run(sampled.scores, {sampled.users: users,
+                                                 sampled.candidates: candidates})
 
 
 def run_cli(args, env=None, cwd=REPO):

@@ -94,7 +94,7 @@ def test_gradients_match_finite_differences_of_numpy(tmp_path):
     features = {m: f.astype(np.float64) for m, f in built.dataset.features.items()}
     with built.graph.as_default():
         trained = [v for v in built.model.parameters if v.trainable]
-        gradients = tf.gradients(built.model.loss, trained)
+        gradients = tf.gradients(built.model.training.loss, trained)
     pairs = [(v.op.name, g) for v, g in zip(trained, gradients) if g is not None]
     values = built.session.run([g for _, g in pairs], built.feed(*BATCH))
 

@@ -168,11 +168,12 @@ def test_full_ranking_equals_brute_force_numpy(tmp_path, capsys):
     # The definition: every user's candidate list is all items, int items = the same.
     scores = np.stack([reference.scores(u, np.arange(n_items)) for u in range(n_users)])
 
-    session.run(model.refresh_eval_cache)
-    session.run(model.refresh_full_ranking)
+    full = model.ranking.full
+    session.run([model.ranking.refresh])
+    session.run(full.refresh)
     split = HeldOut("test", dataset.test_pairs, dataset.interaction_keys(), n_items)
-    graph_scores = session.run(model.full_scores, {
-        model.full_users: split.users, model.full_masked: split.masked_pairs(0, n_users)})
+    graph_scores = session.run(full.scores, {
+        full.users: split.users, full.masked: split.masked_pairs(0, n_users)})
     targets = {u: {i for v, i in test if v == u} for u in range(n_users)}
     for user in range(n_users):
         masked = [i for i in train[user] if i not in targets[user]]
@@ -253,8 +254,9 @@ def test_valid_selects_best_validation_epoch_and_stops_on_patience(demo, tmp_pat
                 for which in ("best", "last")}
     assert pointers["best"]["epoch"] == best["epoch"]
     assert pointers["last"]["epoch"] == stop + 1
-    assert sorted(os.listdir(str(out / "checkpoints"))) == sorted(
-        {"best.json", "last.json", pointers["best"]["directory"], pointers["last"]["directory"]})
+    assert sorted(os.listdir(str(out / "checkpoints"))) == sorted(  # and the previous state
+        {"best.json", "last.json", pointers["best"]["directory"], pointers["last"]["directory"],
+         "epoch-%06d" % stop})
     # The best checkpoint restores through --init_checkpoint: evaluating it reproduces the
     # test metrics recorded at the selected epoch.
     again = run_main(demo, tmp_path / "again", "--epochs", 0, "--valid", "--eval_protocol",
@@ -304,7 +306,8 @@ def test_resume_reproduces_the_uninterrupted_run(demo, tmp_path):
     assert resumed["final"] == pytest.approx(whole["final"], abs=1e-9)
     assert resumed["valid"] == pytest.approx(whole["valid"], abs=1e-9)
     assert sorted(os.listdir(str(checkpoints))) == sorted(
-        {"best.json", "last.json", "epoch-%06d" % resumed["valid"]["epoch"], "epoch-000005"})
+        {"best.json", "last.json", "epoch-%06d" % resumed["valid"]["epoch"], "epoch-000004",
+         "epoch-000005"})
 
     # In-process from here: these do not train.
     with pytest.raises(InputError, match="--lr 0.01, this run has 0.02"):

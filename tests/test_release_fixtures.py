@@ -37,5 +37,5 @@ def test_reproduces_release_outputs(tmp_path, name):
                                        expected[scores_key][user], rtol=1e-5, atol=2e-6)
 
     check("loss_before", "scores_before")
-    built.session.run(built.model.train_op, built.feed(*batch))
+    built.train_step(*batch)
     check("loss_after_one_adam_step", "scores_after_one_adam_step")

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from utility.errors import InputError
-from utility.parser import RESUMABLE_CHANGES, hyperparameters
+from utility.parser import hyperparameters, resumable_options
 
 POINTERS = ("last", "best")
 STATE_FILE = "state.json"
@@ -161,7 +161,7 @@ class Checkpoints(object):
         state = _read_json(os.path.join(self.directory, pointer["directory"], STATE_FILE))
         saved, current = state["hyperparameters"], hyperparameters(args)
         for key in sorted(set(saved) | set(current)):
-            if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key):
+            if key not in resumable_options() and saved.get(key) != current.get(key):
                 raise InputError("--resume: %s was written with --%s %s, this run has %s; "
                                  "resume with the same settings" % (
                                      self.directory, key, saved.get(key), current.get(key)))

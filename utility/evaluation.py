@@ -99,14 +99,15 @@ def sampled_ranks(session, model, users, candidates, users_per_call):
     ranks = []
     for start in range(0, len(users), users_per_call):
         stop = start + users_per_call
-        ranks.append(session.run(model.eval_ranks, {model.eval_users: users[start:stop],
-                                                    model.eval_items: candidates[start:stop]}))
+        sampled = model.ranking.sampled
+        ranks.append(session.run(sampled.ranks, {sampled.users: users[start:stop],
+                                                 sampled.candidates: candidates[start:stop]}))
     return np.concatenate(ranks) if ranks else np.zeros(0)
 
 
 def evaluate(session, model, users, candidates, Ks, users_per_call):
     """HR@K and NDCG@K of the last candidate of each row (the held-out item)."""
-    session.run(model.refresh_eval_cache)
+    session.run(model.ranking.refresh)
     return rank_metrics(sampled_ranks(session, model, users, candidates, users_per_call), Ks)
 
 
@@ -181,9 +182,10 @@ def full_metrics(session, model, split, Ks, users_per_call):
     totals = dict.fromkeys(("%s@%d" % (name, cut) for name in FULL_METRICS for cut in Ks), 0.0)
     for start in range(0, len(split.users), users_per_call):
         stop = min(start + users_per_call, len(split.users))
-        top = session.run(model.full_top_items, {model.full_users: split.users[start:stop],
-                                                 model.full_masked: split.masked_pairs(start, stop),
-                                                 model.full_k: k})
+        full = model.ranking.full
+        top = session.run(full.top_items, {full.users: split.users[start:stop],
+                                           full.masked: split.masked_pairs(start, stop),
+                                           full.k: k})
         counts, target_keys = split.targets(start, stop)
         for name, value in full_metric_sums(top, counts, target_keys, model.n_items, Ks).items():
             totals[name] += value
@@ -231,9 +233,9 @@ class Evaluator(object):
         return 10.0 / (EVAL_NEGATIVES + 1) if self.sampled else None
 
     def __call__(self, session, model):
-        session.run(model.refresh_eval_cache)
+        session.run(model.ranking.refresh)
         if self.full:
-            session.run(model.refresh_full_ranking)
+            session.run(model.ranking.full.refresh)
         record = {}
         for split in self.splits:
             metrics = {}

@@ -294,18 +294,21 @@ def read_features(path, n_items, log=print):
     return matrix
 
 
-def normalized_adjacency(dataset, adj_b, adj_a=0.5):
+def normalized_adjacency(dataset, adj_b, adj_a=0.5, self_loops=True):
     """L = diag(r)^-a (A + I) diag(r)^-b of the user-item graph, as sorted COO arrays.
 
     A = [[0, R], [R^T, 0]] with R the binary train matrix (repeats collapse), r the row sums
-    of A + I. Returns (indices int64 (nnz, 2), values float32 (nnz,), n_nodes).
+    of A + I. Without ``self_loops``, A replaces A + I (LightGCN's D^-0.5 A D^-0.5 with b =
+    0.5); a node without edges then gets an empty row. Returns (indices int64 (nnz, 2),
+    values float32 (nnz,), n_nodes).
     """
     import scipy.sparse as sp
     n_nodes = dataset.n_users + dataset.n_items
     keys = dataset.interaction_keys()
     users, items = keys // dataset.n_items, keys % dataset.n_items + dataset.n_users
-    rows = np.concatenate([users, items, np.arange(n_nodes)])
-    cols = np.concatenate([items, users, np.arange(n_nodes)])
+    loops = np.arange(n_nodes) if self_loops else np.zeros(0, np.int64)
+    rows = np.concatenate([users, items, loops])
+    cols = np.concatenate([items, users, loops])
     a_hat = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_nodes, n_nodes))
     degree = np.asarray(a_hat.sum(axis=1)).ravel()
     with np.errstate(divide="ignore"):
@@ -317,15 +320,17 @@ def normalized_adjacency(dataset, adj_b, adj_a=0.5):
     return indices, normalized.data[order].astype(np.float32), n_nodes
 
 
-def cached_adjacency(data_dir, dataset, adj_b, log=print):
+def cached_adjacency(data_dir, dataset, adj_b, log=print, self_loops=True):
     """The normalised adjacency of ``dataset``, cached beside the data like the parsed text."""
-    sources, name, key = [os.path.join(data_dir, "train.txt")], "adjacency", "b=%r" % adj_b
+    sources, key = [os.path.join(data_dir, "train.txt")], "b=%r" % adj_b
+    name = "adjacency" if self_loops else "adjacency_no_self_loops"
     if dataset.validation_held_out:
         # A different graph (the validation edges are gone), cached under its own name so
         # that runs with and without --valid do not evict each other's cache.
         sources.append(os.path.join(data_dir, "validation.txt"))
-        name, key = "adjacency_without_validation", key + "|validation held out"
+        name, key = name + "_without_validation", key + "|validation held out"
     arrays = cached(data_dir, name, sources, lambda: dict(zip(
-        ("indices", "values", "n_nodes"), normalized_adjacency(dataset, adj_b))),
+        ("indices", "values", "n_nodes"), normalized_adjacency(dataset, adj_b,
+                                                              self_loops=self_loops))),
         log, extra_key=key)
     return arrays["indices"], arrays["values"], int(arrays["n_nodes"])

@@ -1,20 +1,118 @@
-"""Command-line flags and the per-dataset presets of the authors' release.
+"""Command-line flags, each declared once, and the per-dataset presets.
 
-A preset fills every hyperparameter the release hard-codes for a dataset; any flag given on
-the command line overrides the preset value. Unknown dataset names are treated as custom
-datasets living in ``<data_path>/<name>`` with the generic defaults below.
+Every flag is one ``Option``: its argparse arguments and its role. A *checked* option is a
+hyperparameter: recorded in results.json and in checkpoints, and a resumed run must keep its
+value. A *resumable* option is recorded too but ``--resume`` may change it. A *runtime*
+option (threads, paths of extra files, ...) changes how a run executes, not what it computes.
+
+Options whose argparse default is ``None`` and that a preset names take the preset's value:
+``COMMON`` for every dataset, then ``PRESETS[dataset]``, then ``MODEL_PRESETS[model]`` (and
+``MODEL_PRESETS[(model, dataset)]``); a flag given on the command line wins over all of them.
+Unknown dataset names are custom datasets living in ``<data_path>/<name>``.
+
+This module does not import TensorFlow: ``--help`` and flag errors answer at once.
 """
 import argparse
+import collections
 import os
 
+from model import MODEL_NAMES
+from model.variants import VARIANTS, resolve
 from utility.metrics import ordered_names
+
+CHECKED, RESUMABLE, RUNTIME = "checked", "resumable", "runtime"
+Option = collections.namedtuple("Option", "name role kwargs")
+
+
+def _option(name, role, **kwargs):
+    return Option(name, role, kwargs)
+
+
+EVAL_NEGATIVES = 99
+PROTOCOLS = ("sampled", "full", "both")
+FULL_METRICS = ("recall", "ndcg", "precision", "hit")
+
+OPTIONS = (
+    _option("dataset", CHECKED, default="demo",
+            help="preset name (art, amazon, beauty, taobao, demo) or a custom folder name "
+                 "under --data_path"),
+    _option("model", CHECKED, default="mcln", choices=MODEL_NAMES,
+            help="the model to train (default mcln; the others are the paper's baselines)"),
+    _option("variant", CHECKED, default="full", choices=tuple(VARIANTS),
+            help="MCLN ablation variant (the paper's Tables 3 and 4; default full = the "
+                 "release's model)"),
+    _option("formulation", CHECKED, default="release", choices=("release", "paper"),
+            help="MCLN as the authors' code computes it (default) or as the paper's "
+                 "equations state it"),
+    _option("data_path", RESUMABLE, default="Data",
+            help="folder that holds one sub-folder per dataset"),
+    _option("out_dir", RESUMABLE, default=None,
+            help="where results.json and checkpoints go (default runs/<dataset>, or "
+                 "runs/<dataset>-<model> for other models than mcln)"),
+    _option("epochs", RESUMABLE, type=int, help="training epochs (0: only evaluate)"),
+    _option("batch_size", CHECKED, type=int,
+            help="users per training step; also the emb_loss divisor"),
+    _option("lr", CHECKED, type=float, help="Adam learning rate"),
+    _option("embed_size", CHECKED, type=int, help="ID embedding size d"),
+    _option("n_layers", CHECKED, type=int, help="graph propagation layers"),
+    _option("decay", CHECKED, type=float, help="weight of the embedding L2 term"),
+    _option("lambda_m", CHECKED, type=float,
+            help="MCLN: weight of the image branch in the ranking score"),
+    _option("n_mca", CHECKED, type=int, help="MCLN: number of counterfactual learning layers"),
+    _option("adj_b", CHECKED, type=float,
+            help="MCLN: column exponent b of L = D^-0.5 (A+I) D^-b"),
+    _option("modalities", CHECKED, help="'image,text' or 'image'"),
+    _option("eval_interval", CHECKED, type=int, help="evaluate every N epochs (and after the last)"),
+    _option("seed", CHECKED, type=int,
+            help="seed of the graph initialisers, the train sampler and the evaluation negatives"),
+    _option("Ks", CHECKED, help="cut-offs of HR@K and NDCG@K, comma separated"),
+    _option("eval_protocol", CHECKED, choices=PROTOCOLS, default="sampled",
+            help="sampled: 99 negatives + the held-out item (the release's); full: rank every "
+                 "item the user did not train on; both"),
+    _option("negatives", CHECKED, choices=("release", "clean"), default=None,
+            help="sampled negatives: 'release' may draw the held-out item itself, as the "
+                 "release does; 'clean' never does (default: release, clean with --valid)"),
+    _option("valid", CHECKED, action="store_true",
+            help="hold each user's validation.txt item out of training, select the epoch on "
+                 "validation and report the test metrics of that epoch"),
+    _option("select_metric", CHECKED, default=None,
+            help="metric that picks the best epoch, e.g. hit@10 (default), ndcg@20, "
+                 "full_recall@20; on validation with --valid, else on test (the release's)"),
+    _option("patience", RESUMABLE, type=int, default=0,
+            help="with --valid: stop after N evaluations without a better validation metric "
+                 "(0: never)"),
+    _option("message_dropout", CHECKED, type=float, default=0.0,
+            help="NGCF: dropout rate of the messages of each layer (0: off)"),
+    _option("node_dropout", CHECKED, type=float, default=0.0,
+            help="NGCF: dropout rate of the adjacency's entries (0: off)"),
+    _option("eval_users_per_call", RUNTIME, type=int, default=64,
+            help="test users scored per session call (attention stays within each user)"),
+    _option("test_negatives", RUNTIME, default=None,
+            help="file of 'uid n1 ... n99' lines to use as the evaluation negatives"),
+    _option("save_test_negatives", RUNTIME, default=None,
+            help="write the evaluation negatives used to this file"),
+    _option("init_checkpoint", RUNTIME, default=None,
+            help="restore model variables by name from this TF checkpoint before training"),
+    _option("resume", RUNTIME, action="store_true",
+            help="continue from <out_dir>/checkpoints up to --epochs (same seed and settings)"),
+    _option("no_checkpoints", RUNTIME, action="store_true",
+            help="do not write <out_dir>/checkpoints (last and best model, optimizer, RNG state)"),
+    _option("gradients", RUNTIME, choices=("hand", "auto"), default="hand",
+            help="MCLN: hand-written gradients of the attention mix and the propagation "
+                 "(default, faster) or TensorFlow's automatic ones (same values)"),
+    _option("threads", RUNTIME, type=int, default=0,
+            help="TF intra- and inter-op threads (0: all cores)"),
+    _option("xla", RUNTIME, action="store_true", help="let XLA compile (auto-cluster) the graph"),
+    _option("tf_log", RUNTIME, action="store_true",
+            help="show TensorFlow's own start-up log lines (hidden by default)"),
+)
 
 # Hyperparameters shared by every released configuration.
 COMMON = dict(embed_size=64, lr=0.001, batch_size=2048, seed=2023, Ks="5,10,20",
               modalities="image,text", n_layers=4, decay=1e-2, lambda_m=0.3, n_mca=2,
               adj_b=0.4, epochs=1000, eval_interval=20)
 
-# Section 8 of the reference: the release's settings per dataset, plus the built-in demo.
+# The release's settings per dataset (reference section 8), plus the built-in demo.
 PRESETS = {
     "art": dict(folder="Art", n_layers=5, decay=1e-2, lambda_m=1.0, n_mca=2, adj_b=0.4,
                 modalities="image,text", epochs=1000, eval_interval=20),
@@ -29,82 +127,53 @@ PRESETS = {
 }
 PRESETS["beauty"] = PRESETS["amazon"]
 
-EVAL_NEGATIVES = 99
-PROTOCOLS = ("sampled", "full", "both")
-FULL_METRICS = ("recall", "ndcg", "precision", "hit")
+# Per model (all datasets) and per (model, dataset): the baselines' settings, documented in
+# the README's model sections. MCLN has none: the dataset presets are the release's.
+MODEL_PRESETS = {}
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        description="Train and evaluate MCLN (SIGIR 2023) on a leave-one-out dataset.")
-    add = parser.add_argument
-    add("--dataset", default="demo",
-        help="preset name (%s) or a custom folder name under --data_path"
-             % ", ".join(sorted(PRESETS)))
-    add("--data_path", default="Data", help="folder that holds one sub-folder per dataset")
-    add("--out_dir", default=None, help="where results.json goes (default runs/<dataset>)")
-    add("--epochs", type=int, help="training epochs (0: only evaluate)")
-    add("--batch_size", type=int, help="users per training step; also the emb_loss divisor")
-    add("--lr", type=float, help="Adam learning rate")
-    add("--embed_size", type=int, help="ID embedding size d")
-    add("--n_layers", type=int, help="graph propagation layers")
-    add("--decay", type=float, help="weight of the embedding L2 term")
-    add("--lambda_m", type=float, help="weight of the image branch in the ranking score")
-    add("--n_mca", type=int, help="number of counterfactual learning layers")
-    add("--adj_b", type=float, help="column exponent b of L = D^-0.5 (A+I) D^-b")
-    add("--modalities", help="'image,text' or 'image'")
-    add("--eval_interval", type=int, help="evaluate every N epochs (and after the last)")
-    add("--seed", type=int, help="seed of the graph initialisers and both samplers")
-    add("--Ks", help="cut-offs of HR@K and NDCG@K, comma separated")
-    # 64 users = 6,400 rows, whose feed-forward activations (20 MB) stay in a 32 MB L3
-    # cache: on Beauty 128 ran 5 % (TF 2.21) and 15 % (TF 1.15) slower, 32 no faster.
-    add("--eval_users_per_call", type=int, default=64,
-        help="test users scored per session call (attention stays within each user)")
-    add("--test_negatives", default=None,
-        help="file of 'uid n1 ... n99' lines to use as the evaluation negatives")
-    add("--save_test_negatives", default=None,
-        help="write the evaluation negatives used to this file")
-    add("--init_checkpoint", default=None,
-        help="restore model variables by name from this TF checkpoint before training")
-    add("--eval_protocol", choices=PROTOCOLS, default="sampled",
-        help="sampled: 99 negatives + the held-out item (the release's); full: rank every "
-             "item the user did not train on; both")
-    add("--valid", action="store_true",
-        help="hold each user's validation.txt item out of training, select the epoch on "
-             "validation and report the test metrics of that epoch")
-    add("--select_metric", default=None,
-        help="metric that picks the best epoch, e.g. hit@10 (default), ndcg@20, "
-             "full_recall@20; on validation with --valid, else on test (the release's)")
-    add("--patience", type=int, default=0,
-        help="with --valid: stop after N evaluations without a better validation metric "
-             "(0: never)")
-    add("--resume", action="store_true",
-        help="continue from <out_dir>/checkpoints up to --epochs (same seed and settings)")
-    add("--no_checkpoints", action="store_true",
-        help="do not write <out_dir>/checkpoints (last and best model, optimizer, RNG state)")
-    add("--threads", type=int, default=0,
-        help="TF intra- and inter-op threads (0: all cores)")
-    add("--xla", action="store_true", help="let XLA compile (auto-cluster) the graph")
+        description="Train and evaluate MCLN (SIGIR 2023) or a baseline on a leave-one-out "
+                    "dataset.")
+    for option in OPTIONS:
+        parser.add_argument("--" + option.name, **option.kwargs)
     return parser
 
 
+def preset_values(dataset, model):
+    """The preset value of every preset-filled option for ``dataset`` and ``model``."""
+    values = dict(COMMON)
+    values.update(PRESETS.get(dataset.lower(), dict(folder=dataset)))
+    values.update(MODEL_PRESETS.get(model, {}))
+    values.update(MODEL_PRESETS.get((model, dataset.lower()), {}))
+    return values
+
+
 def parse_args(argv=None):
-    """Parse flags and fill unset hyperparameters from the dataset's preset."""
+    """Parse flags and fill unset hyperparameters from the presets."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    preset = dict(COMMON)
     name = args.dataset.lower()
-    preset.update(PRESETS.get(name, dict(folder=args.dataset)))
-    for key, value in preset.items():
+    for key, value in preset_values(args.dataset, args.model).items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.data_dir = os.path.join(args.data_path, args.folder)
     if args.out_dir is None:
-        args.out_dir = os.path.join("runs", name)
+        args.out_dir = os.path.join("runs", name if args.model == "mcln"
+                                    else "%s-%s" % (name, args.model))
     names = [part.strip() for part in args.modalities.split(",") if part.strip()]
     if names not in (["image"], ["image", "text"]):
         parser.error("--modalities must be 'image' or 'image,text', got %r" % args.modalities)
     args.modality_list = names
+    if args.model == "mcln":
+        try:
+            resolve(args.variant, names)
+        except ValueError as error:
+            parser.error(str(error))
+    elif args.variant != "full" or args.formulation != "release":
+        parser.error("--variant and --formulation are MCLN's; --model %s has neither"
+                     % args.model)
     try:
         args.Ks = [int(k) for k in str(args.Ks).split(",")]
     except ValueError:
@@ -114,6 +183,11 @@ def parse_args(argv=None):
     if args.patience < 0 or (args.patience and not args.valid):
         parser.error("--patience needs --valid and N >= 0 (stopping on test metrics would "
                      "tune on the test set)")
+    for rate in ("message_dropout", "node_dropout"):
+        if not 0.0 <= getattr(args, rate) < 1.0:
+            parser.error("--%s must be in [0, 1), got %r" % (rate, getattr(args, rate)))
+    if args.negatives is None:
+        args.negatives = "clean" if args.valid else "release"
     args.select_metric = selection_metric(parser, args)
     return args
 
@@ -145,13 +219,16 @@ def selection_metric(parser, args):
     return ("valid_" if args.valid else "") + name
 
 
-HYPERPARAMETERS = ("dataset", "epochs", "batch_size", "lr", "embed_size", "n_layers", "decay",
-                   "lambda_m", "n_mca", "adj_b", "modalities", "eval_interval", "seed", "Ks",
-                   "eval_protocol", "valid", "select_metric", "patience", "data_path", "out_dir")
-# What a resumed run may change: the rest must equal the checkpoint's (see checkpoint.py).
-RESUMABLE_CHANGES = ("epochs", "patience", "data_path", "out_dir")
+def recorded_options():
+    """Names of the options results.json and checkpoints record (checked and resumable)."""
+    return [option.name for option in OPTIONS if option.role != RUNTIME]
+
+
+def resumable_options():
+    """What a resumed run may change: the rest must equal the checkpoint's."""
+    return [option.name for option in OPTIONS if option.role == RESUMABLE]
 
 
 def hyperparameters(args):
-    """The run's full hyperparameter set, for results.json."""
-    return {key: getattr(args, key) for key in HYPERPARAMETERS}
+    """The run's recorded settings, for results.json and checkpoints."""
+    return {name: getattr(args, name) for name in recorded_options()}

@@ -42,6 +42,9 @@ def summarise(args, history, final, selection, load_seconds, **extra):
     train_seconds = [r["train_seconds"] for r in history]
     results = {
         "dataset": args.dataset,
+        "model": args.model,
+        "variant": args.variant if args.model == "mcln" else None,
+        "formulation": args.formulation if args.model == "mcln" else None,
         "epochs_run": len(history),
         "tensorflow_version": tf.__version__,
         "final": {name: final[name] for name in names},

@@ -4,9 +4,15 @@
 stays O(interactions) however many items there are, and rejection sampling redraws only the
 rows that hit an interacted item.
 """
+import collections
+
 import numpy as np
 
 from utility.errors import InputError
+
+# One training step's rows: users, a positive and a negative item each, and a counterfactual
+# ("int") item each (read by MCLN only).
+Batch = collections.namedtuple("Batch", "users pos_items neg_items int_items")
 
 
 def contains(sorted_keys, keys):
@@ -32,7 +38,7 @@ def sample_excluding(rng, users, n_items, excluded_keys, per_user=1):
 
 
 class TrainSampler(object):
-    """Draws (users, pos_items, neg_items, int_items) batches as the release does."""
+    """Draws ``Batch``es as the release does (reference section 6)."""
 
     def __init__(self, dataset, batch_size, rng):
         self.dataset = dataset
@@ -61,5 +67,5 @@ class TrainSampler(object):
         pos = data.train_items[start + (self.rng.random_sample(len(users)) * length)
                                .astype(np.int64)]
         neg = sample_excluding(self.rng, users, data.n_items, self.keys)[:, 0]
-        intervention = sample_excluding(self.rng, users, data.n_items, self.keys)[:, 0]
-        return users, pos, neg, intervention
+        int_items = sample_excluding(self.rng, users, data.n_items, self.keys)[:, 0]
+        return Batch(users, pos, neg, int_items)

@@ -13,6 +13,7 @@ import pytest
 
 from utility import mmrec
 from utility.errors import InputError
+from utility.evaluation import HeldOut, full_metric_sums
 from utility.load_data import load_dataset, without_validation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,6 +26,8 @@ INTERACTIONS = [
     (3, 6, 0),              # item 5 occurs nowhere, item 6 is the largest id
 ]
 N_ITEMS = 7
+OUTPUT_FILES = sorted(["train.txt", "validation.txt", "test.txt", "item2imgfeat.npy",
+                       "itemtitle2vec.npy"])
 # Hand-derived from INTERACTIONS: users ascending, items in file order.
 EXPECTED_TRAIN = "0 2 0 2\n2 1\n3 6\n"
 EXPECTED_VALIDATION = "0 4\n2 0\n"
@@ -82,8 +85,7 @@ def test_conversion_output_and_statistics(tmp_path):
     source = make_source(str(tmp_path / "mmrec" / "baby"))
     stats, lines = convert_quietly(source, str(tmp_path / "Data"))
     out = tmp_path / "Data" / "baby"
-    assert sorted(os.listdir(str(out))) == sorted(
-        ["train.txt", "validation.txt", "test.txt", "item2imgfeat.npy", "itemtitle2vec.npy"])
+    assert sorted(os.listdir(str(out))) == OUTPUT_FILES
     assert read(str(out / "train.txt")) == EXPECTED_TRAIN
     assert read(str(out / "validation.txt")) == EXPECTED_VALIDATION
     assert read(str(out / "test.txt")) == EXPECTED_TEST
@@ -158,7 +160,7 @@ def test_reconversion_replaces_files(tmp_path):
     assert read(os.path.join(out, "validation.txt")) == ""
     assert read(os.path.join(out, "test.txt")) == "0 0\n"
     assert np.load(os.path.join(out, "item2imgfeat.npy")).shape == (2, 3)
-    assert not [entry for entry in os.listdir(out) if entry.startswith(".")]
+    assert sorted(os.listdir(out)) == OUTPUT_FILES  # no temporary file left over
 
 
 def malformed_inter(kind):
@@ -251,3 +253,32 @@ def test_cli_converts_and_reports_errors_in_one_line(tmp_path):
                             universal_newlines=True)
     assert failed.returncode == 2
     assert failed.stderr == "error: --name must be a plain folder name, got 'a/b'\n"
+
+
+def test_full_ranking_metrics_match_mmrec_definitions():
+    """docs/mmrec.md's mapping, on hand-computed numbers: recall divides by the user's
+    held-out count, NDCG's ideal DCG runs over min(|T|, K) positions, precision by K."""
+    n_items = 10
+    top = np.array([[3, 5, 7], [1, 2, 4]])            # each user's ranking, best first
+    targets = {0: [5, 9], 1: [1, 4, 6, 8]}            # user 0: hit at rank 2; user 1: 1 and 3
+    keys = np.array(sorted(row * n_items + item for row, items in targets.items()
+                           for item in items))
+    sums = full_metric_sums(top, np.array([2, 4]), keys, n_items, [2, 3])
+    d2, d3 = 1 / np.log2(3), 1 / np.log2(4)           # discounts of ranks 2 and 3
+    expected = {
+        "recall@2": 1 / 2 + 1 / 4, "recall@3": 1 / 2 + 2 / 4,
+        "ndcg@2": d2 / (1 + d2) + 1 / (1 + d2),
+        "ndcg@3": d2 / (1 + d2) + (1 + d3) / (1 + d2 + d3),
+        "precision@2": 1 / 2 + 1 / 2, "precision@3": 1 / 3 + 2 / 3,
+        "hit@2": 2, "hit@3": 2,
+    }
+    assert sorted(sums) == sorted(expected)
+    for name, value in expected.items():
+        assert sums[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_held_out_item_listed_twice_counts_once():
+    # MMRec would count both rows in the recall denominator (docs/mmrec.md).
+    split = HeldOut("test", np.array([[0, 5], [0, 5], [0, 9]]), np.zeros(0, np.int64), 10)
+    counts, keys = split.targets(0, 1)
+    assert counts.tolist() == [2] and keys.tolist() == [5, 9]

@@ -170,6 +170,8 @@ def malformed_inter(kind):
         return good.replace("\tx_label", "")
     if kind == "x_label outside 0..2":
         return "".join(lines[:4] + ["0\t4\t5\t1\t3\n"] + lines[5:])
+    if kind == "negative x_label":
+        return "".join(lines[:5] + ["0\t4\t5\t1\t-1\n"] + lines[6:])
     if kind == "spaces in the header":
         return lines[0].replace("\t", " ") + "".join(lines[1:])
     if kind == "spaces in a line":
@@ -188,6 +190,7 @@ def malformed_inter(kind):
 @pytest.mark.parametrize("kind, line, words", [
     ("missing column", 1, "lacks x_label"),
     ("x_label outside 0..2", 5, "x_label must be 0 (train), 1 (validation) or 2 (test), got 3"),
+    ("negative x_label", 6, "x_label must be 0 (train), 1 (validation) or 2 (test), got -1"),
     ("spaces in the header", 1, "not tab-separated"),
     ("spaces in a line", 4, "fields must be separated by tabs"),
     ("non-integer id", 7, "itemID must be an integer, got 'abc'"),
@@ -212,6 +215,8 @@ def test_malformed_inter_file(tmp_path, kind, line, words):
     ("text_feat.npy", np.where(np.arange(N_ITEMS * 2).reshape(-1, 2) == 9, np.nan, 1.0),
      "row 4 (item 4) holds NaN"),
     ("image_feat.npy", np.ones(N_ITEMS), "expected a numeric items x features matrix"),
+    ("text_feat.npy", np.ones((N_ITEMS, 0)), "expected a numeric items x features matrix"),
+    ("image_feat.npy", np.array([["a"] * 3] * N_ITEMS), "shape (7, 3) of <U1"),
 ])
 def test_malformed_features(tmp_path, file_name, matrix, words):
     replaced = {"image": matrix} if file_name == "image_feat.npy" else {"text_feat": matrix}
@@ -223,6 +228,24 @@ def test_malformed_features(tmp_path, file_name, matrix, words):
     assert message.startswith(os.path.join(source, file_name) + ": ")
     assert words in message and "\n" not in message
     assert not data.exists()
+
+
+def test_folder_problems(tmp_path):
+    source = make_source(str(tmp_path / "src"))
+    data = str(tmp_path / "Data")
+    with pytest.raises(InputError, match="source folder .*missing does not exist"):
+        convert_quietly(str(tmp_path / "missing"), data)
+    os.rename(os.path.join(source, "baby.inter"), os.path.join(source, "a.inter"))
+    stats, _ = convert_quietly(source, data, name="other")  # the only .inter file is used
+    assert stats == EXPECTED_STATS
+    with open(os.path.join(source, "b.inter"), "w") as handle:
+        handle.write(HEADER)
+    with pytest.raises(InputError, match=r"several \.inter files \(a\.inter, b\.inter\)"):
+        convert_quietly(source, data)
+    os.remove(os.path.join(source, "text_feat.npy"))
+    with pytest.raises(InputError, match="text_feat.npy: file not found"):
+        convert_quietly(source, data, name="a")
+    assert os.listdir(data) == ["other"]
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):

@@ -93,12 +93,12 @@ def _parse_row(path, line_no, line, width, positions):
         except ValueError:
             raise located(path, line_no, "%s must be an integer, got %r"
                           % (column, fields[position]))
+        if column == "x_label" and value not in (0, 1, 2):
+            raise located(path, line_no, "x_label must be 0 (train), 1 (validation) or 2 "
+                                         "(test), got %d" % value)
         if value < 0:
             raise located(path, line_no, "%s must be non-negative, got %d" % (column, value))
         values.append(value)
-    if values[2] > 2:
-        raise located(path, line_no, "x_label must be 0 (train), 1 (validation) or 2 "
-                                     "(test), got %d" % values[2])
     return values
 
 
@@ -138,7 +138,7 @@ def read_feature_matrix(path, n_items):
         matrix = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as error:
         raise InputError("%s: not a readable .npy array (%s)" % (path, error))
-    if matrix.ndim != 2 or matrix.dtype.kind not in "fiu":
+    if matrix.ndim != 2 or matrix.shape[1] == 0 or matrix.dtype.kind not in "fiu":
         raise InputError("%s: expected a numeric items x features matrix, got shape %s "
                          "of %s" % (path, matrix.shape, matrix.dtype))
     if matrix.shape[0] < n_items:
@@ -274,7 +274,8 @@ def _remove_quietly(paths, remove):
 
 
 def write_dataset(folder, splits, features):
-    """Write the split files and feature matrices into ``folder``; all or none of them."""
+    """Write the split files and feature matrices into ``folder``; if one fails, those
+    already written (and the folders this call created) are removed."""
     created = _missing_folders(folder)
     try:
         os.makedirs(folder, exist_ok=True)

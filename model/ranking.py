@@ -13,8 +13,11 @@ import tensorflow.compat.v1 as tf
 # Feed users (G,) and candidates (G x R); read scores (G x R) and ranks (G,).
 SampledRanking = collections.namedtuple("SampledRanking", "users candidates scores ranks")
 # Run ``refresh`` after the model's refresh; feed users (G,), masked (pairs x 2: row, item) and
-# k; read scores (G x I) and top_items (G x k).
-FullRanking = collections.namedtuple("FullRanking", "refresh users masked k scores top_items")
+# k; read scores (G x I) and top_items (G x k). ``user_table`` (U x D) and ``item_vectors``
+# (I x D), current after ``refresh``, are the factors of every score (exported for serving).
+FullRanking = collections.namedtuple("FullRanking",
+                                     "refresh users masked k scores top_items user_table "
+                                     "item_vectors")
 # ``refresh`` brings the per-evaluation caches up to date with the weights.
 Ranking = collections.namedtuple("Ranking", "refresh sampled full")
 
@@ -89,7 +92,8 @@ def full_ranking(user_table, item_vectors, refresh):
     shape = tf.shape(scores, out_type=tf.int64)
     is_masked = tf.scatter_nd(masked, tf.ones_like(masked[:, 0]), shape) > 0
     scores = tf.where(is_masked, tf.fill(tf.shape(scores), -float("inf")), scores)
-    return FullRanking(refresh, users, masked, k, scores, tf.nn.top_k(scores, k).indices)
+    return FullRanking(refresh, users, masked, k, scores, tf.nn.top_k(scores, k).indices,
+                       user_table, item_vectors)
 
 
 def inner_product_ranking(user_vectors, item_vectors):

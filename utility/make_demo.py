@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from utility.atomic import write_atomically
 from utility.errors import InputError, exit_on_input_error
 
 LATENT_DIM = 8
@@ -95,18 +96,9 @@ def noisy_view(rng, item_factors, dim, signal_share, pure_noise_dims):
     return np.sqrt(share) * signal + np.sqrt(1.0 - share) * noise
 
 
-def write_atomically(path, lines):
+def write_lines(path, lines):
     """Write all lines or nothing: a crash never leaves a half-written data file."""
-    # Same folder, so os.replace is a rename; plain open() keeps the usual umask permissions.
-    temp_path = "%s.tmp-%d" % (path, os.getpid())
-    try:
-        with open(temp_path, "w", newline="\n") as out:
-            out.writelines(line + "\n" for line in lines)
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
+    write_atomically(path, lambda out: out.writelines(line + "\n" for line in lines))
 
 
 def id_list_lines(lists):
@@ -152,7 +144,7 @@ def make_demo(out_dir, seed=0, n_users=3000, n_items=2000, log=print):
         "itemtitle2vec.txt": feature_lines(text),
     }
     for name, lines in files.items():
-        write_atomically(os.path.join(out_dir, name), lines)
+        write_lines(os.path.join(out_dir, name), lines)
 
     n_train = sum(len(items) for items in train_lists)
     log("demo data in %s: %d users, %d items, %d train entries, image %d-d, text %d-d (seed %d)"

@@ -31,13 +31,13 @@ import os
 import re
 import sys
 import time
-import uuid
 import urllib.error
 import urllib.request
 
 import numpy as np
 import scipy.sparse
 
+from utility.atomic import write_atomically
 from utility.errors import InputError, exit_on_input_error
 from utility.load_data import id_lines, parse_interactions
 
@@ -93,36 +93,13 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 # Files: atomic writes, hashing, fetching
 
 
-def _remove_quietly(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 def atomic_write(path, write):
     """Call ``write(binary_handle)`` on a temp file next to ``path``; rename it into place.
 
     If ``write`` raises (including an InputError after a failed check), the temp file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was (see utility/atomic.py).
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    # A plain open() (not mkstemp) so the final file gets the usual umask permissions.
-    temp = os.path.join(folder, ".%s.%s.tmp" % (os.path.basename(path), uuid.uuid4().hex[:12]))
-    try:
-        handle = open(temp, "xb")
-    except OSError as error:
-        raise InputError("cannot write in %s: %s" % (folder, error.strerror or error))
-    try:
-        with handle:
-            write(handle)
-        os.replace(temp, path)
-    except OSError as error:
-        _remove_quietly(temp)
-        raise InputError("cannot write %s: %s" % (path, error.strerror or error))
-    except BaseException:
-        _remove_quietly(temp)
-        raise
+    write_atomically(path, write, binary=True)
 
 
 def sha256_of(path):

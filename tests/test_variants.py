@@ -1,0 +1,102 @@
+"""MCLN's ablation variants, the paper's formulation and the gradient switch, against the
+numpy transcription (tests/numpy_reference.py)."""
+import numpy as np
+import pytest
+
+from helpers import Built, hyperparameters, random_dataset, run_main
+from model.variants import VARIANTS
+from numpy_reference import Reference, normalized_adjacency_dense
+from test_model_reference import BATCH
+
+CANDIDATES = [[3, 1, 4, 14, 5, 9], [2, 6, 5, 3, 8, 0]]
+
+
+def built_and_reference(tmp_path, **overrides):
+    hp = hyperparameters(**overrides)
+    folder, train = random_dataset(str(tmp_path / "data"),
+                                   text_dim=3 if "text" in hp.modalities else 0)
+    built = Built(folder, hp)
+    laplacian = normalized_adjacency_dense(train, built.dataset.n_users, built.dataset.n_items,
+                                           hp.adj_b)
+    return built, Reference(built.weights(), built.dataset.features, laplacian,
+                            built.dataset.n_users, hp)
+
+
+def assert_matches_numpy(built, reference):
+    np.testing.assert_allclose(built.losses(*BATCH), reference.losses(*BATCH), rtol=1e-5)
+    got = built.eval_scores([2, 7], CANDIDATES)
+    want = [reference.scores(2, CANDIDATES[0]), reference.scores(7, CANDIDATES[1])]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+CASES = [(variant, "release", "image,text") for variant in VARIANTS] + [
+    (variant, "paper", "image,text") for variant in ("full", "base", "v_cl", "no_intra", "t")
+] + [("full", "release", "image"), ("v_cl", "release", "image"), ("full", "paper", "image")]
+
+
+@pytest.mark.parametrize("variant,formulation,modalities", CASES)
+def test_variant_losses_and_scores_match_numpy(tmp_path, variant, formulation, modalities):
+    built, reference = built_and_reference(tmp_path, variant=variant, formulation=formulation,
+                                           modalities=modalities, lambda_m=0.7)
+    assert_matches_numpy(built, reference)
+
+
+def variable_shapes(tmp_path, **overrides):
+    built = Built(random_dataset(str(tmp_path / "data"))[0], hyperparameters(**overrides))
+    return {v.op.name: v.shape.as_list() for v in built.model.parameters}
+
+
+def test_each_variant_has_exactly_its_variables(tmp_path):
+    d = hyperparameters().embed_size
+    base = variable_shapes(tmp_path, variant="base")
+    assert set(base) == {"user_embedding", "item_embedding"}
+    visual = variable_shapes(tmp_path, variant="v")
+    assert set(visual) == {"user_embedding", "item_embedding", "w1_v"}
+    visual_cl = variable_shapes(tmp_path, variant="v_cl", n_mca=1)
+    assert visual_cl["cd_cl0/Q/kernel"] == [d, d]  # the attention's width is one input's
+    assert visual_cl["dense/kernel"] == [d, d] and "w1_t" not in visual_cl
+    text_id_cl = variable_shapes(tmp_path, variant="t_id_cl", n_mca=1)
+    assert text_id_cl["cd_cl0/K_int/kernel"] == [2 * d, 2 * d] and "w1_v" not in text_id_cl
+    full = variable_shapes(tmp_path, n_mca=1)
+    assert full["cd_cl0/linear/kernel"] == [3 * d, 3 * d]
+    assert {"user_embedding_v", "user_embedding_t", "dense_1/kernel"} <= set(full)
+    paper = variable_shapes(tmp_path, n_mca=1, formulation="paper")
+    assert set(full) - set(paper) == {"cd_cl0/linear/kernel", "dense_1/kernel",
+                                      "user_embedding_v", "user_embedding_t"}
+
+
+def test_gradient_switch_gives_the_same_gradients(tmp_path):
+    """Hand-written gradients (attention mix, propagation) equal TensorFlow's own."""
+    import tensorflow.compat.v1 as tf
+    gradients = {}
+    for mode in ("hand", "auto"):
+        built = Built(random_dataset(str(tmp_path / mode))[0], hyperparameters(gradients=mode))
+        with built.graph.as_default():
+            trained = [v for v in built.model.parameters if v.trainable]
+            pairs = [(v.op.name, g) for v, g in zip(
+                trained, tf.gradients(built.model.training.loss, trained)) if g is not None]
+            values = built.session.run([g for _, g in pairs], built.feed(*BATCH))
+        gradients[mode] = dict(zip([name for name, _ in pairs], values))
+    assert set(gradients["hand"]) == set(gradients["auto"])
+    assert {"user_embedding", "item_embedding", "cd_cl1/Q_int/kernel"} <= set(gradients["hand"])
+    for name, hand in gradients["hand"].items():
+        np.testing.assert_allclose(hand, gradients["auto"][name], rtol=1e-4,
+                                   atol=1e-6 * np.abs(hand).max() + 1e-9, err_msg=name)
+
+
+def test_text_variant_on_image_only_data_is_a_flag_error(tmp_path):
+    status, _, stderr = run_main(["--dataset", "taobao", "--variant", "t_cl"])
+    assert status == 2 and "Traceback" not in stderr
+    assert "variant t_cl needs text features, but --modalities is image" in stderr
+
+
+@pytest.mark.parametrize("flags", [["--variant", "base"], ["--variant", "no_inter"],
+                                   ["--formulation", "paper"]])
+def test_variants_train_from_the_command_line(tmp_path, flags):
+    folder, _ = random_dataset(str(tmp_path / "data" / "tiny"))
+    status, stdout, stderr = run_main(
+        ["--dataset", "tiny", "--data_path", str(tmp_path / "data"), "--out_dir",
+         str(tmp_path / "out"), "--batch_size", "4", "--embed_size", "8", "--n_layers", "1",
+         "--n_mca", "1", "--epochs", "2", "--eval_interval", "1", "--no_checkpoints"] + flags)
+    assert status == 0, stderr
+    assert stdout.count("Epoch ") == 2 and "hit@10=" in stdout

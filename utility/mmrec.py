@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
+from utility.atomic import remove_quietly, write_atomically
 from utility.errors import InputError, located
-from utility.prepare_data import atomic_write
 
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 SPLITS = ("train", "validation", "test")  # x_label 0, 1, 2
@@ -240,7 +240,7 @@ def pair_text(users, items):
 
 
 def write_text(path, text):
-    atomic_write(path, lambda handle: handle.write(text.encode("ascii")))
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def write_float32_npy(path, matrix):
@@ -252,7 +252,7 @@ def write_float32_npy(path, matrix):
         for start in range(0, len(matrix), CHUNK_ROWS):
             handle.write(np.ascontiguousarray(matrix[start:start + CHUNK_ROWS],
                                               dtype="<f4").tobytes())
-    atomic_write(path, write)
+    write_atomically(path, write, binary=True)
 
 
 def _missing_folders(folder):
@@ -263,14 +263,6 @@ def _missing_folders(folder):
         missing.append(folder)
         folder = os.path.dirname(folder)
     return missing
-
-
-def _remove_quietly(paths, remove):
-    for path in paths:
-        try:
-            remove(path)
-        except OSError:
-            pass
 
 
 def write_dataset(folder, splits, features):
@@ -294,8 +286,13 @@ def write_dataset(folder, splits, features):
             write(path, content)
             written.append(path)
     except BaseException:
-        _remove_quietly(written, os.remove)
-        _remove_quietly(created, os.rmdir)
+        for path in written:
+            remove_quietly(path)
+        for created_folder in created:  # deepest first
+            try:
+                os.rmdir(created_folder)
+            except OSError:
+                pass
         raise
 
 

@@ -1,1 +1,1 @@
-"""Performance measurements of the MCLN graph (see bench/benchmark.py)."""
+"""Performance measurements of the MCLN graph (python -m bench.benchmark)."""

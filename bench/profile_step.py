@@ -1,22 +1,18 @@
 """Where a training step's time goes: per-op-type totals from a traced session run.
 
-    python bench/profile_step.py --dataset amazon --data_path Data [--top 25] [--runs 3]
-    python bench/profile_step.py --dataset amazon --data_path Data --profile_eval
+    python -m bench.profile_step --dataset amazon --data_path Data [--top 25] [--runs 3]
+    python -m bench.profile_step --dataset amazon --data_path Data --profile_eval
 
-Takes the same flags as bench/benchmark.py. The op times are summed over the threads that
+Takes the same flags as bench.benchmark. The op times are summed over the threads that
 ran them, so on a multi-core machine they add up to more than the step's wall time.
 """
 import collections
-import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench.benchmark import build, load_real, load_synthetic, parse  # noqa: E402
+from bench.benchmark import parse
+from bench.measure import build, load_real, load_synthetic
 
 
 def op_times(run_metadata, graph):
@@ -35,11 +31,8 @@ def op_times(run_metadata, graph):
 
 def training_call(model, sampler):
     """(fetches, feed function) of one training step on a fresh batch."""
-    def feed():
-        users, pos, neg, intervention = sampler.sample()
-        return {model.users: users, model.pos_items: pos, model.neg_items: neg,
-                model.int_items: intervention}
-    return [model.train_op, model.loss], feed
+    return [model.training.train_op, model.training.loss], \
+        lambda: model.training_feed(sampler.sample())
 
 
 def evaluation_call(session, model, dataset, users_per_call):
@@ -47,10 +40,10 @@ def evaluation_call(session, model, dataset, users_per_call):
     from utility.evaluation import HeldOut, sampled_candidates
     users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
                                            np.random.RandomState(1))
-    session.run(model.refresh_eval_cache)
-    feed = {model.eval_users: users[:users_per_call],
-            model.eval_items: candidates[:users_per_call]}
-    return model.eval_ranks, lambda: feed
+    session.run(model.ranking.refresh)
+    sampled = model.ranking.sampled
+    feed = {sampled.users: users[:users_per_call], sampled.candidates: candidates[:users_per_call]}
+    return sampled.ranks, lambda: feed
 
 
 def main(argv=None):

@@ -1,9 +1,9 @@
 """How step time, epoch time and memory grow with items, users and interactions.
 
-    python bench/scaling.py [--steps 3] [--eval_users 512] [--json FILE] [main.py flags]
-    python bench/benchmark.py --scaling ...            # the same
+    python -m bench.scaling [--steps 3] [--eval_users 512] [--json FILE] [main.py flags]
+    python -m bench.benchmark --scaling ...            # the same
 
-Runs bench/benchmark.py once per synthetic size, each in its own process (peak resident
+Runs bench.benchmark once per synthetic size, each in its own process (peak resident
 memory, ru_maxrss, is per process), with the Beauty hyperparameters (batch 2048, 4 graph
 layers, 2 counterfactual layers) unless flags say otherwise. Sizes vary one axis at a time
 around a base of 30k users, 10k items, 300k interactions, 4096-d image and 300-d text
@@ -17,7 +17,6 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCHMARK = os.path.join(REPO, "bench", "benchmark.py")
 
 BASE = dict(users=30000, items=10000, interactions=300000, image_dim=4096, text_dim=300)
 AXES = {"items": [10000, 30000, 100000], "users": [10000, 30000, 100000],
@@ -53,11 +52,11 @@ def size_flag(size):
 def run_one(size, flags, log):
     handle, path = tempfile.mkstemp(suffix=".json", prefix="mcln-scaling-")
     os.close(handle)
-    command = [sys.executable, BENCHMARK, "--synthetic", size_flag(size), "--json", path,
+    command = [sys.executable, "-m", "bench.benchmark", "--synthetic", size_flag(size), "--json", path,
                "--roofline_size", "0"] + flags
     log("running: %s" % " ".join(command[1:]))
     try:
-        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        completed = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    universal_newlines=True)
         if completed.returncode != 0:
             log(completed.stderr[-2000:])

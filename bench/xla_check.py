@@ -1,6 +1,6 @@
 """Does --xla compile anything, and does it compute the same numbers?
 
-    python bench/xla_check.py [--tolerance 1e-5] [--json FILE]
+    python -m bench.xla_check [--tolerance 1e-5] [--json FILE]
 
 Builds the model twice on a tiny seeded synthetic dataset with the same weights, runs one
 session with XLA auto-clustering and one without, and compares on the same batch: the
@@ -11,34 +11,26 @@ compiled nothing.
 """
 import argparse
 import json
-import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def build(tf, dataset, adjacency, hp, xla, threads):
-    from model.MCLN import MCLN
+    from utility.build import build_graph, data_shape, model_and_config
     from utility.session import make_session
-    graph = tf.Graph()
+    cls, config = model_and_config(hp)
+    graph, model, init = build_graph(cls, config, data_shape(dataset, adjacency), 7)
     with graph.as_default():
-        tf.set_random_seed(7)
-        dims = {m: dataset.features[m].shape[1] for m in dataset.features}
-        model = MCLN(dataset.n_users, dataset.n_items, dims, len(adjacency[1]), hp)
-        init = tf.global_variables_initializer()
         pairs = [(v, g) for v, g in zip(model.parameters,
-                                        tf.gradients(model.loss, model.parameters))
+                                        tf.gradients(model.training.loss, model.parameters))
                  if g is not None]
         gradients = {v.op.name: tf.convert_to_tensor(g) for v, g in pairs}
         placeholders = {v.op.name: tf.placeholder(tf.float32, v.shape) for v in model.parameters}
         load = tf.group(*[tf.assign(v, placeholders[v.op.name]) for v in model.parameters])
     session = make_session(graph, threads, xla)
     session.run(init)
-    model.feed_data(session, adjacency[0], adjacency[1], dataset.features)
+    model.feed_data(session, adjacency, dataset.features)
     return model, session, gradients, placeholders, load
 
 
@@ -61,7 +53,7 @@ def main(argv=None):
 
     hp = parse_args(["--dataset", "amazon", "--batch_size", "16", "--embed_size", "8"])
     dataset = make_synthetic(60, 120, 600, 16, 8, seed=3)
-    adjacency = normalized_adjacency(dataset, hp.adj_b)
+    adjacency = normalized_adjacency(dataset, hp.adj_b)[:2]
     plain = build(tf, dataset, adjacency, hp, False, args.threads)
     jit = build(tf, dataset, adjacency, hp, True, args.threads)
     weights = plain[1].run({name: v for name, v in zip(
@@ -76,22 +68,22 @@ def main(argv=None):
     candidates = candidates[:8]
 
     def feed(model, batch):
-        return {model.users: batch[0], model.pos_items: batch[1], model.neg_items: batch[2],
-                model.int_items: batch[3]}
+        return model.training_feed(batch)
 
     outputs, clusters = [], {}
     for label, (model, session, gradients, _, _) in (("plain", plain), ("xla", jit)):
-        fetch = {"loss": model.loss, "mf_loss": model.mf_loss, "emb_loss": model.emb_loss}
+        fetch = dict(model.training.parts, loss=model.training.loss)
         fetch.update(("grad/" + name, g) for name, g in gradients.items())
         clusters[label + "_forward_backward"] = xla_cluster_count(session, fetch,
                                                                   feed(model, batches[0]))
         values = session.run(fetch, feed(model, batches[0]))
-        session.run(model.train_op, feed(model, batches[0]))
-        values["loss_after_step"] = session.run(model.loss, feed(model, batches[1]))
-        session.run(model.refresh_eval_cache)
-        eval_feed = {model.eval_users: users[:8], model.eval_items: candidates}
-        clusters[label + "_evaluation"] = xla_cluster_count(session, model.eval_scores, eval_feed)
-        values["eval_scores"] = session.run(model.eval_scores, eval_feed)
+        session.run(model.training.train_op, feed(model, batches[0]))
+        values["loss_after_step"] = session.run(model.training.loss, feed(model, batches[1]))
+        session.run(model.ranking.refresh)
+        sampled = model.ranking.sampled
+        eval_feed = {sampled.users: users[:8], sampled.candidates: candidates}
+        clusters[label + "_evaluation"] = xla_cluster_count(session, sampled.scores, eval_feed)
+        values["eval_scores"] = session.run(sampled.scores, eval_feed)
         outputs.append(values)
     differences = {key: float(np.max(np.abs(np.asarray(outputs[0][key], np.float64)
                                             - np.asarray(outputs[1][key], np.float64))))

@@ -1,4 +1,4 @@
-"""bench/benchmark.py runs end to end on small data and reports every field; the analytic
+"""bench.benchmark runs end to end on small data and reports every field; the analytic
 FLOP count matches a hand count. No timing is asserted: the machines are shared."""
 import json
 import os
@@ -51,12 +51,11 @@ def test_beauty_step_is_about_72_gflop():
 
 
 def graph_def_bytes(n_users, n_items, image_dim, text_dim, nnz):
-    import tensorflow.compat.v1 as tf
-    from helpers import hyperparameters
+    from model.base import DataShape
     from model.MCLN import MCLN
-    graph = tf.Graph()
-    with graph.as_default():
-        MCLN(n_users, n_items, {"image": image_dim, "text": text_dim}, nnz, hyperparameters())
+    from utility.build import build_graph
+    shape = DataShape(n_users, n_items, {"image": image_dim, "text": text_dim}, nnz)
+    graph = build_graph(MCLN, MCLN.Config(), shape, seed=0)[0]
     return graph.as_graph_def().ByteSize()
 
 
@@ -70,10 +69,10 @@ def test_graph_size_does_not_grow_with_the_catalogue():
 
 def run_bench(tmp_path, *flags):
     out = str(tmp_path / "bench.json")
-    command = [sys.executable, os.path.join(REPO, "bench", "benchmark.py"), "--steps", "2",
+    command = [sys.executable, "-m", "bench.benchmark", "--steps", "2",
                "--warmup", "1", "--roofline_size", "128", "--roofline_repeats", "2",
                "--json", out] + list(flags)
-    completed = subprocess.run(command, cwd=str(tmp_path), stdout=subprocess.PIPE,
+    completed = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     with open(out) as handle:

@@ -9,11 +9,10 @@ itself and warns when an earlier session may already have frozen the flags;
 
 Threads: ``intra_op_parallelism_threads`` sizes TensorFlow's process-wide intra-op pool,
 which the FIRST session of the process creates; later sessions asking for another size
-share that pool anyway (measured on 1.15 and 2.x: a 1-thread session first pins later
-2-thread sessions to about one core). ``make_session`` warns when that happens. On the
-2-core benchmark machine, 2 threads run a Beauty training step 1.7-2.0x faster than 1;
-inter-op 1 vs 2 made no difference to it measurable above the noise (the evaluation's two
-lanes need 2 inter-op threads to run side by side).
+share that pool anyway (a 1-thread session first pins later 2-thread sessions to about
+one core, on 1.15 and 2.x alike). ``make_session`` warns when that happens. The evaluation's
+lanes need 2 inter-op threads to run side by side. Measured effects of the thread settings
+are in the README's Performance section.
 """
 import os
 import warnings

@@ -133,6 +133,37 @@ def test_resumed_run_appends_without_duplicates(tmp_path):
     assert len([n for n in os.listdir(board) if n.startswith(EVENT_FILE_PATTERN[:-1])]) == 1
 
 
+def test_main_run_events_match_its_results_json_and_resume_appends(tmp_path):
+    import main
+    from utility.make_demo import make_demo
+    from utility.parser import parse_args
+    make_demo(str(tmp_path / "demo"), seed=1, n_users=40, n_items=100, log=lambda *a: None)
+    out = tmp_path / "run"
+
+    def run(epochs, *flags):
+        main.run(parse_args(["--dataset", "demo", "--data_path", str(tmp_path), "--out_dir",
+                             str(out), "--epochs", str(epochs), "--eval_interval", "2",
+                             "--embed_size", "4", "--n_layers", "1", "--n_mca", "1",
+                             "--batch_size", "16", "--threads", "1", "--valid"]
+                            + list(flags)))
+        with open(str(out / "results.json")) as handle:
+            return json.load(handle)["history"]
+
+    run(3)
+    history = run(4, "--resume")
+    board = str(out / "tensorboard")
+    expected = {}
+    for rec in history:
+        for key, value in rec.items():
+            if key != "epoch":
+                expected.setdefault(tag_of(key), {})[rec["epoch"]] = np.float32(value)
+    assert written_scalars(board) == expected
+    assert sorted(expected["valid/hit@10"]) == [2, 3, 4]
+    counts, graphs = count_events(board)
+    assert graphs == 1 and set(counts.values()) == {1}
+    assert os.path.getsize(str(out / "curves.png")) > 0
+
+
 def test_run_of_zero_epochs_logs_its_evaluation_at_step_zero(tmp_path):
     out = str(tmp_path / "run")
     monitor, _ = monitored_run(out, [], epochs=0)

@@ -113,15 +113,17 @@ def curves_figure(all_results, labels):
     """A Figure (Agg canvas) with the runs' curves; ``labels`` name them in the legends."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     figure = Figure(figsize=(15, 4.5))
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, 1 + len(METRIC_PANELS))
+    axes = figure.subplots(1, 1 + len(METRIC_PANELS), sharex=True)
     colours = ["C%d" % (index % 10) for index in range(len(all_results))]
     for results, label, colour in zip(all_results, labels, colours):
         draw_run(axes, results, label, colour)
     for axis, title in zip(axes, ["loss"] + [title for title, _ in METRIC_PANELS]):
         axis.set_title(title)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         if any(not line.get_label().startswith("_") for line in axis.get_lines()):
             axis.legend(fontsize="small")  # not for a panel with only the selection line

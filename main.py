@@ -42,12 +42,15 @@ def load(args, cls, config):
     return dataset, load_adjacency(args.data_dir, dataset, cls, config)
 
 
-def train_epoch(session, model, sampler):
-    """One epoch of Adam steps; returns the summed loss and its parts, in print order."""
+def train_epoch(session, model, sampler, description="training"):
+    """One epoch of Adam steps (a progress bar on a terminal); returns the summed loss and
+    its parts, in print order."""
+    from utility.progress import progress
     training = model.training
     fetches = [training.loss] + list(training.parts.values())
     totals = np.zeros(len(fetches))
-    for _ in range(sampler.steps_per_epoch):
+    steps = sampler.steps_per_epoch
+    for _ in progress(range(steps), steps, description):
         _, *losses = session.run([training.train_op] + fetches,
                                  model.training_feed(sampler.sample()))
         totals += losses
@@ -88,9 +91,12 @@ def run(args, on_evaluation=None):
     ``on_evaluation(record)`` is called after every evaluation with its history record.
     """
     # Imported here, once the flags are known to be good: TensorFlow takes seconds to start.
+    from utility.tf_setup import quiet_tensorflow
+    quiet_tensorflow(args.tf_log)  # before TensorFlow's import, which reads the log level
     from utility.build import model_and_config, start
     from utility.checkpoint import Checkpoints
     from utility.evaluation import Evaluator
+    from utility.monitor import RunMonitor
     from utility.report import epoch_line, metrics_text, summarise, write_results
     from utility.sampler import TrainSampler
     from utility.selection import Selection
@@ -106,10 +112,13 @@ def run(args, on_evaluation=None):
         raise InputError("--resume needs checkpoints; drop --no_checkpoints")
     load_seconds = time.time() - begin
 
-    _, session, model = start(cls, config, dataset, adjacency, args.seed, args.threads, args.xla)
+    graph, session, model = start(cls, config, dataset, adjacency, args.seed, args.threads,
+                                  args.xla)
     dataset.features.clear()  # the graph holds them now: a host copy doubles their memory
     history = restore(args, checkpoints, session, model, sampler)
     resumed_after = history[-1]["epoch"] if history else None
+    monitor = RunMonitor(args, args.out_dir)  # TensorBoard events, time left, curves.png
+    monitor.started(graph, history)
 
     def run_evaluation(record):
         eval_start = time.time()
@@ -124,7 +133,7 @@ def run(args, on_evaluation=None):
         if selection.exhausted:  # --patience evaluations in a row without a better one
             break
         epoch_start = time.time()
-        record = dict(epoch=epoch, **train_epoch(session, model, sampler))
+        record = dict(epoch=epoch, **train_epoch(session, model, sampler, "epoch %d" % epoch))
         record["train_seconds"] = time.time() - epoch_start
         if np.isnan(record["loss"]):
             raise InputError("loss is NaN at epoch %d; lower --lr or raise --decay" % epoch)
@@ -133,7 +142,7 @@ def run(args, on_evaluation=None):
             run_evaluation(record)
             improved = selection.update(record)
         history.append(record)
-        print(epoch_line(epoch, record, args))
+        print(epoch_line(epoch, record, args) + monitor.epoch_done(record))
         sys.stdout.flush()
         if evaluated and checkpoints:
             checkpoints.save(session, training_state(args, history, sampler), best=improved)
@@ -153,10 +162,12 @@ def run(args, on_evaluation=None):
         extra["checkpoints"] = {which: checkpoints.path(which) for which in ("last", "best")}
     results = summarise(args, history, final, selection, load_seconds, **extra)
     write_results(args.out_dir, results)
+    monitor.finished(results)
     if evaluate.random_hit10 is not None:
         print("random ranking would give hit@10=%.2f; this run: hit@10=%.5f"
               % (evaluate.random_hit10, final.get("hit@10", float("nan"))))
-    print("results in %s" % os.path.join(args.out_dir, "results.json"))
+    print("results in %s, curves in %s" % (os.path.join(args.out_dir, "results.json"),
+                                             monitor.curves_path))
     return results
 
 

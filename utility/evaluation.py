@@ -19,6 +19,7 @@ import numpy as np
 from utility.errors import InputError, located
 from utility.load_data import pair_keys
 from utility.metrics import rank_metrics
+from utility.progress import progress
 from utility.parser import EVAL_NEGATIVES, FULL_METRICS
 from utility.sampler import contains, sample_excluding
 
@@ -94,10 +95,12 @@ def write_test_negatives(path, users, negatives):
             handle.write("%d %s\n" % (user, " ".join(map(str, row))))
 
 
-def sampled_ranks(session, model, users, candidates, users_per_call):
+def sampled_ranks(session, model, users, candidates, users_per_call,
+                  description="sampled ranking"):
     """0-based rank of each row's last candidate; needs a refreshed evaluation cache."""
     ranks = []
-    for start in range(0, len(users), users_per_call):
+    starts = range(0, len(users), users_per_call)
+    for start in progress(starts, len(starts), description):
         stop = start + users_per_call
         sampled = model.ranking.sampled
         ranks.append(session.run(sampled.ranks, {sampled.users: users[start:stop],
@@ -180,7 +183,8 @@ def full_metrics(session, model, split, Ks, users_per_call):
     """Full-ranking metrics of ``split``; needs refreshed evaluation and full-ranking caches."""
     k = min(max(Ks), model.n_items)
     totals = dict.fromkeys(("%s@%d" % (name, cut) for name in FULL_METRICS for cut in Ks), 0.0)
-    for start in range(0, len(split.users), users_per_call):
+    starts = range(0, len(split.users), users_per_call)
+    for start in progress(starts, len(starts), "full ranking, %s users" % split.name):
         stop = min(start + users_per_call, len(split.users))
         full = model.ranking.full
         top = session.run(full.top_items, {full.users: split.users[start:stop],
@@ -241,8 +245,9 @@ class Evaluator(object):
             metrics = {}
             if self.sampled:
                 users, candidates = self.candidates[split.name]
-                metrics.update(rank_metrics(sampled_ranks(session, model, users, candidates,
-                                                          self.users_per_call), self.Ks))
+                ranks = sampled_ranks(session, model, users, candidates, self.users_per_call,
+                                      "sampled ranking, %s users" % split.name)
+                metrics.update(rank_metrics(ranks, self.Ks))
             if self.full:
                 for name, value in full_metrics(session, model, split, self.Ks,
                                                 self.users_per_call).items():

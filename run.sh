@@ -18,13 +18,19 @@ if [ -n "${MCLN_NO_VENV:-}" ]; then
   py="$PYTHON"
 else
   py="$VENV/bin/python"
-  # Reinstall when requirements.txt or the interpreter changes, not on every run.
-  stamp="$("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])') $(cksum < requirements.txt)"
-  if [ ! -x "$py" ] || [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
-    echo "run.sh: setting up $VENV with $PYTHON (once)"
+  # A new venv when the interpreter changes; when only requirements.txt changes, install
+  # into the existing one (what is there stays usable meanwhile). Not on every run.
+  interpreter="$("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  stamp="$interpreter $(cksum < requirements.txt)"
+  if [ ! -x "$py" ] || [ "$(cat "$VENV/.interpreter" 2>/dev/null)" != "$interpreter" ]; then
+    echo "run.sh: creating $VENV with $PYTHON (once)"
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
     "$py" -m pip install --quiet --upgrade pip
+    echo "$interpreter" > "$VENV/.interpreter"
+  fi
+  if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$stamp" ]; then
+    echo "run.sh: installing requirements.txt into $VENV"
     "$py" -m pip install --quiet -r requirements.txt
     echo "$stamp" > "$VENV/.installed"
   fi

@@ -98,6 +98,13 @@ def bpr_loss(positive_scores, negative_scores):
     return tf.reduce_mean(tf.nn.softplus(-(positive_scores - negative_scores)))
 
 
+def batch_rows(user_table, item_table, inputs):
+    """The batch's rows of a user (U x D) and an item (I x D) table: [users, positive items,
+    negative items], each (B x D); ``inputs`` has ``users``, ``pos_items``, ``neg_items``."""
+    return [tf.gather(user_table, inputs.users), tf.gather(item_table, inputs.pos_items),
+            tf.gather(item_table, inputs.neg_items)]
+
+
 def bpr_of_vectors(users, positive, negative):
     """BPR of inner-product scores: users, positive and negative rows are (B x D)."""
     return bpr_loss(row_dot(users, positive), row_dot(users, negative))

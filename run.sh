@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bash run.sh [demo|amazon|beauty|art|taobao] [main.py flags...]   train and evaluate
 # bash run.sh test [pytest flags...]                                 run the test suite
+# bash run.sh experiment NAME DATASET [runner and main.py flags...]  rerun a paper table
 #
 # First use creates .venv with the python found (PYTHON=... picks another; VENV=... another
 # folder) and installs requirements.txt. MCLN_NO_VENV=1 uses $PYTHON as it is (Docker).
@@ -39,6 +40,14 @@ fi
 case "$target" in
   test)
     exec "$py" -m pytest tests "$@" ;;
+  experiment)
+    if [ $# -lt 2 ]; then
+      echo "usage: bash run.sh experiment NAME DATASET [flags...]" >&2
+      exit 2
+    fi
+    name="$1" dataset="$2"
+    shift 2
+    exec "$py" -m experiments.run "$name" --dataset "$dataset" --data_path "$DATA_PATH" "$@" ;;
   demo)
     [ -f "$DATA_PATH/demo/train.txt" ] || "$py" -m utility.make_demo --out "$DATA_PATH/demo" ;;
   amazon|beauty|art|taobao)
@@ -46,7 +55,7 @@ case "$target" in
     [ -f "$DATA_PATH/$folder/train.txt" ] \
       || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" ;;
   *)
-    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test] [flags...]" >&2
+    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test|experiment] [flags...]" >&2
     exit 2 ;;
 esac
 exec "$py" main.py --dataset "$target" --data_path "$DATA_PATH" "$@"

@@ -1,0 +1,1 @@
+"""Rerun the paper's tables: ``python -m experiments.run NAME --dataset D`` (see run.py)."""

@@ -1,0 +1,55 @@
+"""A one-line description of the machine a summary was written on, and of the features."""
+import os
+import platform
+
+from experiments import paper
+
+
+def _first_value(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def describe():
+    """CPU model, cores, memory, operating system and Python version."""
+    cpu = _first_value("/proc/cpuinfo", "model name") or platform.processor() or "unknown CPU"
+    memory = _first_value("/proc/meminfo", "MemTotal")
+    gigabytes = ", %.0f GB" % (int(memory.split()[0]) / 2.0 ** 20) if memory else ""
+    return "%s, %d cores%s, %s, Python %s" % (cpu, os.cpu_count() or 1, gigabytes,
+                                              platform.platform(terse=True),
+                                              platform.python_version())
+
+
+FEATURE_FILES = {"image": "item2imgfeat.txt", "text": "itemtitle2vec.txt"}
+
+
+def feature_width(path):
+    """Columns after the item id on the first line of a feature file, or None."""
+    try:
+        with open(path) as f:
+            return len(f.readline().split()) - 1
+    except OSError:
+        return None
+
+
+def describe_features(dataset, data_dir, modalities):
+    """Which features the runs used: widths read from the files, and their kind."""
+    widths = []
+    for modality in modalities:
+        width = feature_width(os.path.join(data_dir, FEATURE_FILES[modality]))
+        widths.append("%s %s-d" % (modality, width if width is not None else "?"))
+    if paper.paper_dataset(dataset):
+        kind = ("entity-bag features built from the public splits by utility/prepare_data.py, "
+                "not the paper's VGG (4,096-d) and sentence2vec (300-d) features: compare our "
+                "configurations with each other, not with the paper's numbers")
+    elif dataset.lower() == "demo":
+        kind = "the synthetic demo's features (utility/make_demo.py)"
+    else:
+        kind = "the dataset's own feature files"
+    return "%s (%s in %s)" % (kind, ", ".join(widths), data_dir)

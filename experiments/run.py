@@ -1,0 +1,207 @@
+"""Rerun one of the paper's tables by command.
+
+    python -m experiments.run NAME --dataset D [--seeds 0,1,2] [--epochs N] [--workers K]
+        [--backend local|ray] [--out runs/experiments] [--configs a,b] [any main.py flag]
+
+NAME: table2, table3, table4, table5, gcn_layers or formulation (experiments/catalogue.py).
+Every configuration and seed is an ordinary main.py run in ``<out>/NAME/D/<config>/seed-S/``;
+finished runs are skipped, interrupted ones resume from their last checkpoint. Writes
+``<out>/NAME/D/summary.csv``, ``summary.md`` and ``summary.png``. See docs/experiments.md.
+"""
+import argparse
+import contextlib
+import io
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from experiments import catalogue
+from experiments.local import run_local
+from experiments.machine import describe_features
+from experiments.progress import Progress
+from experiments.runs import STOPPED_FILE, main_trainer, plan_runs
+from experiments.summary import duration, write_summary
+from utility.errors import InputError, exit_on_input_error
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors as InputError: one line, exit status 2."""
+
+    def error(self, message):
+        raise InputError(message)
+
+
+def build_parser():
+    parser = OneLineParser(
+        prog="python -m experiments.run", allow_abbrev=False,
+        description="Rerun one of the paper's experiments; flags not listed here go to "
+                    "main.py (e.g. --valid --patience 5 --eval_protocol both).")
+    add = parser.add_argument
+    add("name", help="experiment: %s" % ", ".join(catalogue.EXPERIMENTS))
+    add("--dataset", required=True, help="preset name or a folder under --data_path")
+    add("--seeds", default="0", help="comma-separated seeds (default 0)")
+    add("--epochs", type=int, help="epochs per run (default: the dataset's preset)")
+    add("--workers", type=int, default=1, help="runs at once (default 1)")
+    add("--threads", type=int,
+        help="TensorFlow threads per run (default: the cores divided by --workers)")
+    add("--backend", choices=("local", "ray"), default="local",
+        help="local subprocesses, or Ray Tune trials")
+    add("--out", default=os.path.join("runs", "experiments"),
+        help="results go to <out>/NAME/DATASET (default runs/experiments)")
+    add("--configs", help="comma-separated subset of the configurations to run (the "
+                          "summary still covers every configuration with finished runs)")
+    add("--data_path", default="Data", help="folder holding the datasets (default Data)")
+    add("--ray_address", default=None,
+        help="with --backend ray: the cluster to join (default: start a local instance)")
+    add("--asha", action="store_true",
+        help="with --backend ray: stop weak trials early (ASHA on the selection metric)")
+    return parser
+
+
+def parse_seeds(text):
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError("--seeds must be comma-separated integers, got %r" % text)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError("--seeds must name distinct seeds, got %r" % text)
+    return seeds
+
+
+def check_forwarded(forwarded, experiment):
+    """Refuse main.py flags that the runner or the experiment sets itself."""
+    own = {"--seed": "use --seeds", "--out_dir": "use --out",
+           "--resume": "every run is resumed when it can be"}
+    own.update((flag, "%s varies it" % experiment.name) for flag in experiment.sets)
+    for token in forwarded:
+        flag = token.split("=", 1)[0]
+        if flag in own:
+            raise InputError("%s is set by the runner (%s); drop it" % (flag, own[flag]))
+
+
+def main_arguments(argv):
+    """main.py's parsed flags for ``argv``; its complaints become one InputError line."""
+    from utility.parser import parse_args
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return parse_args(argv)
+    except SystemExit:
+        lines = captured.getvalue().strip().splitlines() or ["invalid flags"]
+        raise InputError("main.py flags: %s" % lines[-1].split("error: ", 1)[-1])
+
+
+def ensure_data(dataset, data_path):
+    """Make or download a preset's data on first use; an unknown dataset is an error."""
+    from utility.parser import PRESETS
+    preset = PRESETS.get(dataset.lower())
+    folder = os.path.join(data_path, preset["folder"] if preset else dataset)
+    if os.path.exists(os.path.join(folder, "train.txt")):
+        return
+    if preset is None:
+        raise InputError("unknown dataset %r: not a preset (%s) and no %s" % (
+            dataset, ", ".join(sorted(PRESETS)), os.path.join(folder, "train.txt")))
+    if dataset.lower() == "demo":
+        command = ["-m", "utility.make_demo", "--out", folder]
+    else:
+        command = ["-m", "utility.prepare_data", dataset.lower(), "--data_path", data_path]
+    print("preparing %s: python %s" % (folder, " ".join(command)))
+    if subprocess.call([sys.executable] + command) != 0:
+        raise InputError("could not prepare %s (see above)" % folder)
+
+
+def select_configs(configs, text):
+    if not text:
+        return configs
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in [c.name for c in configs]]
+    if unknown:
+        raise InputError("--configs: unknown %s; this experiment has %s" % (
+            ", ".join(unknown), ", ".join(c.name for c in configs)))
+    return [c for c in configs if c.name in names]
+
+
+def stopped_notes(runs):
+    found = [r for r in runs if os.path.exists(os.path.join(r.directory, STOPPED_FILE))]
+    return ["- stopped early by ASHA (figures of their last evaluation): %s" % ", ".join(
+        "%s seed %d" % (r.config.name, r.seed) for r in found)] if found else []
+
+
+def interrupt_on_sigterm():
+    """Let SIGTERM stop the runner like Ctrl-C, so that its runs are terminated too."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def execute(options, forwarded, argv, trainer=None):
+    """Plan, train and summarise; returns the exit status."""
+    started = time.time()
+    if options.name not in catalogue.EXPERIMENTS:
+        raise InputError("unknown experiment %r; choose one of %s" % (
+            options.name, ", ".join(catalogue.EXPERIMENTS)))
+    if options.workers < 1:
+        raise InputError("--workers must be at least 1, got %d" % options.workers)
+    if options.asha and options.backend != "ray":
+        raise InputError("--asha needs --backend ray")
+    seeds = parse_seeds(options.seeds)
+    experiment = catalogue.EXPERIMENTS[options.name]
+    check_forwarded(forwarded, experiment)
+    ensure_data(options.dataset, options.data_path)
+    base_argv = ["--dataset", options.dataset, "--data_path", options.data_path] + (
+        ["--epochs", str(options.epochs)] if options.epochs is not None else []) + forwarded
+    base = main_arguments(base_argv)
+    experiment, configs, claims = catalogue.plan(options.name, options.dataset,
+                                                 base.modality_list)
+    out_dir = os.path.join(options.out, options.name, options.dataset)
+    threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
+    trainer = trainer or main_trainer()
+    runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
+                     threads, trainer)
+    todo = [r for r in runs if r.state != "finished"]
+    progress = Progress("%s/%s" % (options.name, options.dataset), len(todo),
+                        options.workers)
+    progress.note("%d runs (%d configurations x %d seeds): %d finished, %d to train, "
+                  "%d threads each, %d at once" % (len(runs), len(runs) // len(seeds),
+                                                   len(seeds), len(runs) - len(todo),
+                                                   len(todo), threads, options.workers))
+    failures = []
+    try:
+        if options.backend == "ray":
+            from experiments.ray_backend import run_ray
+            asha = (base.select_metric, base.epochs, base.eval_interval) if options.asha \
+                else None
+            failures = run_ray(runs, options.workers, threads, progress,
+                               options.ray_address, asha)
+        else:
+            failures = run_local(runs, options.workers, trainer, progress)
+    except KeyboardInterrupt:
+        progress.note("interrupted: the runs going were stopped; the same command resumes "
+                      "them from their last checkpoint")
+        return 130
+    context = {"experiment": experiment, "dataset": options.dataset,
+               "command": "python -m experiments.run " + " ".join(map(shlex.quote, argv)),
+               "features": describe_features(options.dataset, base.data_dir,
+                                             base.modality_list),
+               "wall_seconds": time.time() - started, "notes": stopped_notes(runs)}
+    write_summary(out_dir, context, configs, claims)
+    progress.note("summary in %s (summary.csv, summary.md, summary.png); took %s" % (
+        out_dir, duration(time.time() - started)))
+    for run, failure in failures:
+        progress.note("not finished: %s seed %d: %s" % (run.config.name, run.seed, failure))
+    return 1 if failures else 0
+
+
+def main(argv=None, trainer=None):
+    """Entry point; ``trainer`` (tests): a runs.Trainer in place of main.py."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options, forwarded = build_parser().parse_known_args(argv)
+    return execute(options, forwarded, argv, trainer)
+
+
+if __name__ == "__main__":
+    interrupt_on_sigterm()
+    sys.exit(exit_on_input_error(main))

@@ -1,0 +1,92 @@
+"""The runs of an experiment: their directories, main.py command lines and state on disk.
+
+A run is an ordinary ``main.py`` training in ``<out>/NAME/D/<config>/seed-S/``; every run is
+started with ``--resume``, so an interrupted one continues from its last checkpoint and a
+new one starts from scratch. A run is finished when its results.json exists and records
+the settings this call asks for.
+"""
+import collections
+import json
+import os
+import sys
+
+from utility.errors import InputError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# config: catalogue.Config; argv: main.py's flags; state: new | resume | extend | finished.
+Run = collections.namedtuple("Run", "config seed directory argv state")
+# command: the argv prefix that trains one run; hyperparameters(argv): what that run's
+# results.json records under "hyperparameters".
+Trainer = collections.namedtuple("Trainer", "command hyperparameters")
+# Settings a run may change and still be continued (see --resume in main.py); epochs and
+# patience decide whether it is finished, the paths do not matter.
+CONTINUABLE = ("epochs", "patience")
+PATHS = ("data_path", "out_dir")
+# Written into a run's directory when a scheduler (ASHA) ended it before --epochs: the run
+# counts as finished for the epochs that were asked for then.
+STOPPED_FILE = "stopped.json"
+
+
+def main_hyperparameters(argv):
+    from utility.parser import hyperparameters, parse_args
+    return hyperparameters(parse_args(argv))
+
+
+def main_trainer():
+    """main.py in this interpreter."""
+    return Trainer([sys.executable, os.path.join(REPO, "main.py")], main_hyperparameters)
+
+
+def run_argv(base_argv, config, seed, directory, threads):
+    """main.py's flags for one run: the dataset and the user's flags, the configuration's
+    flags, then the runner's own (seed, directory, resume, threads)."""
+    argv = list(base_argv)
+    for flag, value in config.flags:
+        argv += [flag, str(value)]
+    return argv + ["--seed", str(seed), "--out_dir", directory, "--resume",
+                   "--threads", str(threads)]
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def state(directory, expected):
+    """new | resume | extend | finished for the run in ``directory`` that should record the
+    hyperparameters ``expected``; InputError when it was run with other settings."""
+    results_path = os.path.join(directory, "results.json")
+    if not os.path.exists(results_path):
+        return "resume" if os.path.isdir(os.path.join(directory, "checkpoints")) else "new"
+    with open(results_path) as f:
+        stored = json.load(f).get("hyperparameters", {})
+    stopped_path = os.path.join(directory, STOPPED_FILE)
+    if os.path.exists(stopped_path):
+        with open(stopped_path) as f:
+            stored = dict(stored, epochs=json.load(f)["requested_epochs"])
+    expected = _jsonable(expected)
+    changed = sorted(key for key in set(expected) | set(stored)
+                     if key not in CONTINUABLE + PATHS and stored.get(key) != expected.get(key))
+    if changed:
+        raise InputError("%s was run with other settings (%s); remove it or choose another "
+                         "--out" % (directory, ", ".join("%s %s, now %s" % (
+                             key, stored.get(key), expected.get(key)) for key in changed)))
+    if stored.get("epochs", 0) > expected.get("epochs", 0):
+        raise InputError("%s already ran %s epochs, more than --epochs %s; remove it or "
+                         "choose another --out" % (directory, stored["epochs"],
+                                                   expected["epochs"]))
+    same = all(stored.get(key) == expected.get(key) for key in CONTINUABLE)
+    return "finished" if same else "extend"
+
+
+def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
+    """Every (config, seed) as a Run, seed by seed (so the first seed of every configuration
+    finishes first), each with its state on disk."""
+    runs = []
+    for seed in seeds:
+        for config in configs:
+            directory = os.path.join(out_dir, config.name, "seed-%d" % seed)
+            argv = run_argv(base_argv, config, seed, directory, threads)
+            runs.append(Run(config, seed, directory, argv,
+                            state(directory, trainer.hyperparameters(argv))))
+    return runs

@@ -1,0 +1,419 @@
+"""The experiment runner: statistics and claim lines on hand-made results, restart
+behaviour with a stand-in trainer, the command line's errors, real runs on tiny data
+(local backend and Ray)."""
+import collections
+import csv
+import glob
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from experiments import catalogue, claims, paper
+from experiments.run import main as run_main
+from experiments.runs import Trainer
+from experiments.statistics import aggregate, mean_std
+from experiments.summary import write_summary
+from utility.errors import InputError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A stand-in for main.py: "trains" --epochs epochs, one checkpoint file per epoch, resumes
+# from it with --resume, and writes results.json. With FAKE_HANG=<text in its out_dir>
+# (a config name) it stops after its first epoch's checkpoint, creates <out_dir>/hung and
+# waits to be killed.
+FAKE_TRAINER = textwrap.dedent('''
+    import json, os, sys, time
+
+    RUNNER_FLAGS = ("--out_dir", "--threads", "--epochs")
+
+    def hyperparameters(argv):
+        kept, flags, i = [], {}, 0
+        while i < len(argv):
+            if argv[i] == "--resume":
+                i += 1
+                continue
+            flags[argv[i]] = argv[i + 1] if i + 1 < len(argv) else ""
+            if argv[i] not in RUNNER_FLAGS:
+                kept += argv[i:i + 2]
+            i += 2
+        return {"epochs": int(flags.get("--epochs", 3)), "patience": 0, "flags": kept,
+                "out_dir": flags["--out_dir"]}
+
+    def main(argv):
+        h = hyperparameters(argv)
+        out = h["out_dir"]
+        marker = os.path.join(out, "checkpoints", "epoch.txt")
+        start = 0
+        if "--resume" in argv and os.path.exists(marker):
+            start = int(open(marker).read())
+            print("resumed from epoch %d" % start)
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        seed = int(argv[argv.index("--seed") + 1])
+        for epoch in range(start + 1, h["epochs"] + 1):
+            with open(marker, "w") as f:
+                f.write(str(epoch))
+            hang = os.environ.get("FAKE_HANG")
+            if hang and hang in out and not os.path.exists(os.path.join(out, "hung")):
+                open(os.path.join(out, "hung"), "w").close()
+                time.sleep(600)
+        figures = {"hit@5": 0.1 + 0.01 * seed, "ndcg@5": 0.05, "epoch": h["epochs"]}
+        results = {"epochs_run": h["epochs"], "best": figures, "final": figures,
+                   "seconds": {"load": 0.0, "train_epoch_mean": 0.5},
+                   "history": [], "hyperparameters": h,
+                   "resumed_after_epoch": start or None}
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump(results, f)
+
+    if __name__ == "__main__":
+        main(sys.argv[1:])
+''')
+
+
+def fake_trainer(folder):
+    """A runs.Trainer that runs FAKE_TRAINER (written into ``folder``)."""
+    path = os.path.join(str(folder), "fake_main.py")
+    with open(path, "w") as f:
+        f.write(FAKE_TRAINER)
+    spec = importlib.util.spec_from_file_location("fake_main", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Trainer([sys.executable, path], module.hyperparameters), path
+
+
+def tiny_data(folder, text=True):
+    """A dataset folder the runner accepts (the stand-in trainer never reads it)."""
+    os.makedirs(folder, exist_ok=True)
+    for name, width in (("train.txt", 2), ("item2imgfeat.txt", 4), ("itemtitle2vec.txt", 3)):
+        if name != "itemtitle2vec.txt" or text:
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(" ".join(["0"] * (width + 1)) + "\n")
+    return folder
+
+
+def results(hit5, ndcg5, epoch=4, best=None, valid=True):
+    """A results.json as main.py writes it: with ``valid``, ``test_at_best`` holds the
+    reported figures and ``best`` (the release's best-on-test) ``best`` or the same."""
+    figures = {"hit@5": hit5, "ndcg@5": ndcg5, "epoch": epoch}
+    made = {"epochs_run": 2 * epoch, "final": figures, "best": best or figures,
+            "seconds": {"load": 1.0, "train_epoch_mean": 2.0},
+            "history": [{"epoch": 1, "train_seconds": 2.0, "eval_seconds": 3.0}],
+            "hyperparameters": {"model": "mcln", "variant": "full"}}
+    if valid:
+        made["test_at_best"] = figures
+    return made
+
+
+def write_results(out_dir, config, seed, made):
+    directory = os.path.join(out_dir, config, "seed-%d" % seed)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "results.json"), "w") as f:
+        json.dump(made, f)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return {row["config"]: row for row in csv.DictReader(f)}
+
+
+def test_mean_and_sample_deviation():
+    assert mean_std([0.40, 0.42, 0.44]) == pytest.approx((0.42, 0.02))
+    assert mean_std([1.0]) == (1.0, None)
+    assert mean_std([]) == (None, None)
+
+
+def test_aggregate_reports_validation_selected_figures_beside_the_release_best():
+    pairs = [(0, results(0.40, 0.30, epoch=4, best={"hit@5": 0.50, "ndcg@5": 0.35,
+                                                     "epoch": 6})),
+             (1, results(0.44, 0.34, epoch=8, best={"hit@5": 0.52, "ndcg@5": 0.37,
+                                                     "epoch": 8}))]
+    row = aggregate(pairs)
+    assert row.source == "test_at_best" and row.n == 2 and row.seeds == [0, 1]
+    assert row.metrics["hit@5"] == pytest.approx((0.42, 0.04 / 2 ** 0.5))
+    assert row.release_best["hit@5"] == pytest.approx((0.51, 0.02 / 2 ** 0.5))
+    assert row.best_epoch == 6.0 and row.epochs_run == 12.0
+    assert row.seconds_per_epoch == 2.0
+    assert row.compute_seconds == pytest.approx(2 * (1.0 + 2.0 + 3.0))
+    # Without --valid the release's figure is the one reported.
+    row = aggregate([(0, results(0.40, 0.30, valid=False))])
+    assert row.source == "best" and row.release_best == {}
+
+
+def table3_rows(tmp_path, values):
+    """Hand-made runs of table3 on Taobao: {config: [(hit@5, ndcg@5) per seed]}; returns
+    the configs, claims and the summary's csv rows and markdown lines."""
+    out_dir = str(tmp_path / "table3" / "taobao")
+    for config, seeds in values.items():
+        for seed, (hit5, ndcg5) in enumerate(seeds):
+            write_results(out_dir, config, seed, results(hit5, ndcg5))
+    experiment, configs, claim_list = catalogue.plan("table3", "taobao", ["image"])
+    context = {"experiment": experiment, "dataset": "taobao", "command": "python -m x",
+               "features": "hand-made", "wall_seconds": 1.0}
+    write_summary(out_dir, context, configs, claim_list)
+    with open(os.path.join(out_dir, "summary.md")) as f:
+        markdown = f.read().splitlines()
+    assert os.path.getsize(os.path.join(out_dir, "summary.png")) > 0
+    return configs, claim_list, read_csv(os.path.join(out_dir, "summary.csv")), markdown
+
+
+def test_table3_summary_statistics_and_claim_lines(tmp_path):
+    configs, claim_list, rows, markdown = table3_rows(tmp_path, {
+        "base": [(0.38, 0.28), (0.40, 0.30), (0.42, 0.32)],   # mean 0.40, sd 0.02
+        "v": [(0.50, 0.30), (0.50, 0.31), (0.50, 0.32)],      # mean 0.50, sd 0; 0.31, 0.01
+        "v_cl": [(0.49, 0.33), (0.51, 0.34), (0.53, 0.35)],   # 0.51, 0.02; 0.34, 0.01
+        "full": [(0.60, 0.40)],                               # one seed
+    })
+    assert [c.name for c in configs] == ["base", "v", "v_cl", "full"]
+    assert [c.text for c in claim_list] == ["V > Base", "V&CL > V", "MCLN > V&CL",
+                                            "MCLN > Base"]
+    assert float(rows["base"]["hit@5_mean"]) == pytest.approx(0.40)
+    assert float(rows["base"]["hit@5_std"]) == pytest.approx(0.02)
+    assert float(rows["v"]["ndcg@5_std"]) == pytest.approx(0.01)
+    assert rows["full"]["hit@5_std"] == "" and rows["full"]["n"] == "1"
+    assert rows["base"]["paper_hit@5"] == "0.3933" and rows["full"]["paper_ndcg@5"] == "0.3060"
+    assert rows["base"]["source"] == "test_at_best"
+    assert rows["base"]["model"] == "mcln" and rows["v"]["seeds"] == "0 1 2"
+    lines = [l for l in markdown if l.startswith("- **")]
+    assert lines == [
+        "- **V > Base**: hit@5 (2) Base w/ V 0.5000 vs (1) Base 0.4000 (difference +0.1000, "
+        "sd sum 0.0200): holds beyond the spread; ndcg@5 (2) Base w/ V 0.3100 vs (1) Base "
+        "0.3000 (difference +0.0100, sd sum 0.0300): within the spread: not shown",
+        "- **V&CL > V**: hit@5 (3) Base w/ V&CL 0.5100 vs (2) Base w/ V 0.5000 (difference "
+        "+0.0100, sd sum 0.0200): within the spread: not shown; ndcg@5 (3) Base w/ V&CL "
+        "0.3400 vs (2) Base w/ V 0.3100 (difference +0.0300, sd sum 0.0200): holds beyond "
+        "the spread",
+        "- **MCLN > V&CL**: hit@5 (10) MCLN 0.6000 vs (3) Base w/ V&CL 0.5100 (difference "
+        "+0.0900, no sd): one seed: not tested; ndcg@5 (10) MCLN 0.4000 vs (3) Base w/ V&CL "
+        "0.3400 (difference +0.0600, no sd): one seed: not tested",
+        "- **MCLN > Base**: hit@5 (10) MCLN 0.6000 vs (1) Base 0.4000 (difference +0.2000, "
+        "no sd): one seed: not tested; ndcg@5 (10) MCLN 0.4000 vs (1) Base 0.3000 "
+        "(difference +0.1000, no sd): one seed: not tested"]
+    table_line = [l for l in markdown if l.startswith("| (1) Base")][0]
+    assert "0.4000 ± 0.0200 | 0.3933 | +0.0067" in table_line
+    assert any(l.startswith("## The release's best-on-test figure") for l in markdown)
+
+
+# A stand-in for statistics.Row: three seeds, one metric (mean, sd).
+Stat = collections.namedtuple("Stat", "n metrics")
+
+
+def stat(mean, sd):
+    return Stat(3, {"hit@5": (mean, sd)})
+
+
+def test_group_claim_reversed_and_equal_claims():
+    rows = {"n_mca-1": stat(0.50, 0.01), "n_mca-2": stat(0.40, 0.01),
+            "n_mca-3": stat(0.45, 0.1), "n_mca-4": stat(0.42, 0.01), "n_mca-5": stat(0.30, 0.01)}
+    best_two = catalogue.Claim("2 or 4 best", ("n_mca-2", "n_mca-4"),
+                               ("n_mca-1", "n_mca-3", "n_mca-5"), "greater")
+    judged = claims.judge(best_two, rows, "hit@5")
+    assert (judged.better, judged.worse) == ("n_mca-4", "n_mca-1")
+    assert judged.difference == pytest.approx(-0.08)
+    assert judged.verdict == "reversed beyond the spread"
+    same = catalogue.Claim("paper = release", ("n_mca-2",), ("n_mca-5",), "equal")
+    assert claims.judge(same, rows, "hit@5").verdict == "differ beyond the spread"
+    close = catalogue.Claim("x", ("n_mca-3",), ("n_mca-4",), "equal")
+    assert claims.judge(close, rows, "hit@5").verdict == "equal within the spread"
+
+
+def test_catalogue_follows_the_dataset_and_the_paper():
+    _, configs, claim_list = catalogue.plan("table3", "amazon", ["image", "text"])
+    assert len(configs) == 10 and len(claim_list) == 12
+    _, configs, claim_list = catalogue.plan("table5", "taobao", ["image"])
+    assert [c.name for c in configs] == ["n_mca-%d" % n for n in range(1, 6)]
+    assert claim_list[0].better == ("n_mca-4",) and "n_mca-4" not in claim_list[0].worse
+    _, configs, claim_list = catalogue.plan("gcn_layers", "demo", ["image", "text"])
+    assert len(configs) == 6 and claim_list[0].better == ("n_layers-4", "n_layers-5")
+    _, configs, _ = catalogue.plan("table4", "art", ["image", "text"])
+    assert [paper.numbers("table4", "art", c.paper_row)["hit@5"] for c in configs] == \
+        [0.7067, 0.7110, 0.7168]
+    _, configs, claim_list = catalogue.plan("table2", "taobao", ["image"])
+    assert configs[0].name == "mcln" and all(c.text.startswith("MCLN > ") for c in claim_list)
+    assert len(claim_list) == len(configs) - 1
+
+
+def runner_args(name, data_path, out, *extra):
+    return [name, "--dataset", "tiny", "--data_path", str(data_path), "--out", str(out),
+            "--epochs", "3"] + list(extra)
+
+
+def started_lines(capsys):
+    return [l for l in capsys.readouterr().out.splitlines() if "] started " in l]
+
+
+def test_finished_runs_are_skipped_and_settings_checked(tmp_path, capsys):
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    common = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                         "image")
+    argv = common + ["--seeds", "0,1", "--workers", "2"]
+    assert run_main(argv, trainer) == 0
+    assert len(started_lines(capsys)) == 8  # base, v, v_cl, full x two seeds
+    out_dir = tmp_path / "out" / "table3" / "tiny"
+    rows = read_csv(str(out_dir / "summary.csv"))
+    assert float(rows["v_cl"]["hit@5_mean"]) == pytest.approx(0.105)
+    with open(str(out_dir / "v" / "seed-1" / "results.json")) as f:
+        recorded = json.load(f)["hyperparameters"]["flags"]
+    assert recorded[-4:] == ["--variant", "v", "--seed", "1"]
+    assert run_main(argv, trainer) == 0
+    assert started_lines(capsys) == []  # everything finished: nothing trains
+    # More epochs extend the finished runs; other settings are refused.
+    with pytest.raises(InputError, match="was run with other settings"):
+        run_main(argv + ["--lr", "0.5"], trainer)
+    assert run_main(common + ["--seeds", "0", "--configs", "base", "--epochs", "4"],
+                    trainer) == 0
+    assert [l.split("] ")[1][:26] for l in started_lines(capsys)] == \
+        ["started base seed 0 (exten"]
+
+
+def runner_script(tmp_path, argv):
+    """A process running the runner with the stand-in trainer; it prints whether ray was
+    imported once it is done."""
+    _, path = fake_trainer(tmp_path)
+    code = textwrap.dedent('''
+        import importlib.util, sys
+        sys.path.insert(0, %r)
+        from experiments.run import interrupt_on_sigterm, main
+        from experiments.runs import Trainer
+        spec = importlib.util.spec_from_file_location("fake_main", %r)
+        fake = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fake)
+        interrupt_on_sigterm()
+        status = main(%r, Trainer([sys.executable, %r], fake.hyperparameters))
+        print("ray imported:", "ray" in sys.modules)
+        sys.exit(status)
+    ''') % (REPO, path, argv, path)
+    return [sys.executable, "-c", code]
+
+
+def wait_for(path, process, seconds=120):
+    deadline = time.time() + seconds
+    while not os.path.exists(path):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "%s never appeared" % path
+        time.sleep(0.1)
+
+
+def test_killed_runner_resumes_the_interrupted_run(tmp_path, capsys):
+    tiny_data(str(tmp_path / "data" / "tiny"))
+    argv = runner_args("table5", tmp_path / "data", tmp_path / "out", "--configs",
+                       "n_mca-1,n_mca-2")
+    out_dir = tmp_path / "out" / "table5" / "tiny"
+    env = dict(os.environ, FAKE_HANG="n_mca-2")  # that run hangs after epoch 1
+    process = subprocess.Popen(runner_script(tmp_path, argv), env=env, cwd=str(tmp_path),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True)
+    wait_for(str(out_dir / "n_mca-2" / "seed-0" / "hung"), process)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    assert os.path.exists(str(out_dir / "n_mca-1" / "seed-0" / "results.json"))
+    interrupted = out_dir / "n_mca-2" / "seed-0"
+    assert not os.path.exists(str(interrupted / "results.json"))
+    assert (interrupted / "checkpoints" / "epoch.txt").read_text() == "1"
+
+    process = subprocess.run(runner_script(tmp_path, argv), cwd=str(tmp_path),
+                             stdout=subprocess.PIPE, universal_newlines=True)
+    assert process.returncode == 0, process.stdout
+    started = [l for l in process.stdout.splitlines() if "] started " in l]
+    assert len(started) == 1 and "started n_mca-2 seed 0 (resume;" in started[0]
+    with open(str(interrupted / "results.json")) as f:
+        assert json.load(f)["resumed_after_epoch"] == 1
+    log = (interrupted / "log.txt").read_text()
+    assert log.count("experiments runner:") == 2 and "resumed from epoch 1" in log
+    assert (out_dir / "n_mca-1" / "seed-0" / "log.txt").read_text().count(
+        "experiments runner:") == 1
+    assert "ray imported: False" in process.stdout  # the local backend never needs Ray
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tablex", "--dataset", "demo"], "error: unknown experiment 'tablex'; choose one of "
+                                      "table2, table3, table4, table5, gcn_layers, "
+                                      "formulation"),
+    (["table3", "--dataset", "nosuch", "--data_path", "nowhere"],
+     "error: unknown dataset 'nosuch': not a preset"),
+    (["table5", "--dataset", "demo", "--n_mca", "3"],
+     "error: --n_mca is set by the runner (table5 varies it); drop it"),
+])
+def test_command_line_errors_are_one_line(argv, message):
+    process = subprocess.run([sys.executable, "-m", "experiments.run"] + argv, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    assert process.returncode == 2
+    assert len(process.stderr.strip().splitlines()) == 1
+    assert process.stderr.startswith(message)
+
+
+def make_tiny_demo(folder):
+    from utility.make_demo import make_demo
+    make_demo(folder, seed=0, n_users=40, n_items=100, log=lambda *a: None)
+
+
+TINY_FLAGS = ["--embed_size", "4", "--batch_size", "16", "--eval_interval", "1",
+              "--valid", "--eval_users_per_call", "8"]
+
+
+def test_real_runs_of_a_sweep(tmp_path, capsys):
+    make_tiny_demo(str(tmp_path / "data" / "tiny"))
+    argv = runner_args("gcn_layers", tmp_path / "data", tmp_path / "out", "--configs",
+                       "n_layers-1,n_layers-4", "--workers", "2", "--epochs", "2",
+                       *TINY_FLAGS)
+    assert run_main(argv) == 0
+    assert len(started_lines(capsys)) == 2
+    out_dir = tmp_path / "out" / "gcn_layers" / "tiny"
+    rows = read_csv(str(out_dir / "summary.csv"))
+    for name, layers in (("n_layers-1", 1), ("n_layers-4", 4)):
+        with open(str(out_dir / name / "seed-0" / "results.json")) as f:
+            made = json.load(f)
+        assert made["hyperparameters"]["n_layers"] == layers
+        assert float(rows[name]["hit@5_mean"]) == pytest.approx(made["test_at_best"]["hit@5"],
+                                                                abs=1e-6)
+        assert rows[name]["source"] == "test_at_best" and rows[name]["n"] == "1"
+    assert rows["n_layers-3"]["n"] == "0"
+    markdown = (out_dir / "summary.md").read_text()
+    assert "Figure 4: GCN layers on tiny" in markdown
+    assert "- **n_layers=4 or 5 best (the paper's best on its datasets)**: hit@5 n_layers=4 " \
+        in markdown and "one seed: not tested" in markdown
+    assert run_main(argv) == 0
+    assert started_lines(capsys) == []
+
+
+def test_ray_backend_runs_two_demo_trials(tmp_path, capsys):
+    pytest.importorskip("ray")
+    from experiments.ray_backend import connect
+    make_tiny_demo(str(tmp_path / "data" / "tiny"))
+    ray = connect(num_cpus=2)
+    try:
+        argv = runner_args("table5", tmp_path / "data", tmp_path / "out", "--configs",
+                           "n_mca-1,n_mca-2", "--workers", "2", "--epochs", "2",
+                           "--backend", "ray", "--asha", *TINY_FLAGS)
+        assert run_main(argv) == 0
+    finally:
+        ray.shutdown()
+    out_dir = tmp_path / "out" / "table5" / "tiny"
+    assert len(started_lines(capsys)) == 2
+    # Tune received the metrics of every evaluation; ASHA may have stopped a trial after
+    # its first, and such a run still has its results.json, at the epoch it stopped.
+    reported = glob.glob(str(out_dir / ".ray" / "**" / "result.json"), recursive=True)
+    assert len(reported) == 2
+    for name in ("n_mca-1", "n_mca-2"):
+        directory = out_dir / name / "seed-0"
+        with open(str(directory / "results.json")) as f:
+            epochs_run = json.load(f)["epochs_run"]
+        stopped = directory / "stopped.json"
+        assert epochs_run == (json.loads(stopped.read_text())["epoch"] if stopped.exists()
+                              else 2)
+        assert "Epoch %d" % epochs_run in (directory / "log.txt").read_text()
+    for path in reported:
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        assert [r["epoch"] for r in records] in ([1], [1, 2])
+        assert all(0 <= r["valid_hit@10"] <= 1 for r in records)
+    assert read_csv(str(out_dir / "summary.csv"))["n_mca-2"]["n"] == "1"

@@ -15,8 +15,10 @@ import time
 
 import numpy as np
 
-from utility.errors import InputError, exit_on_input_error
+from utility.checkpoint import interruption_message
+from utility.errors import InputError, Interrupted, exit_on_input_error
 from utility.parser import parse_args
+from utility.run_lock import RunLock
 
 HOW_TO_GET_DATA = {
     "Art": "python -m utility.prepare_data art",
@@ -171,5 +173,15 @@ def run(args, on_evaluation=None):
     return results
 
 
+def main(argv=None):
+    """The command line: one run at a time per --out_dir; Ctrl-C says how to continue."""
+    args = parse_args(argv)
+    with RunLock(args.out_dir):
+        try:
+            return run(args)
+        except KeyboardInterrupt:
+            raise Interrupted(interruption_message(args, sys.argv))
+
+
 if __name__ == "__main__":
-    exit_on_input_error(lambda: run(parse_args()))
+    exit_on_input_error(main)

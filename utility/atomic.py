@@ -7,6 +7,7 @@ before untouched; a crash (SIGKILL, power loss) can leave only a temporary file 
 which ``is_temporary`` recognises so that its owner can sweep it later.
 """
 import errno
+import hashlib
 import json
 import os
 import uuid
@@ -14,6 +15,7 @@ import uuid
 from utility.errors import InputError
 
 TEMPORARY_MARK = ".tmp-"
+HASH_CHUNK_BYTES = 1 << 20
 DISK_FULL_TEXT = "No space left on device"  # strerror(ENOSPC), also in TensorFlow's errors
 
 
@@ -82,3 +84,12 @@ def write_atomically(path, write, binary=False):
 def write_json_atomically(path, value):
     """``write_atomically`` for a JSON document (numpy scalars are written as floats)."""
     write_atomically(path, lambda handle: json.dump(value, handle, indent=1, default=float))
+
+
+def sha256_of(path):
+    """Hex SHA-256 of a file's bytes, to tell later whether it is still what was written."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -37,7 +37,7 @@ import urllib.request
 import numpy as np
 import scipy.sparse
 
-from utility.atomic import write_atomically
+from utility.atomic import sha256_of, write_atomically
 from utility.errors import InputError, exit_on_input_error
 from utility.load_data import id_lines, parse_interactions
 
@@ -100,15 +100,6 @@ def atomic_write(path, write):
     removed and ``path`` is left as it was (see utility/atomic.py).
     """
     write_atomically(path, write, binary=True)
-
-
-def sha256_of(path):
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _network_failure(url, error, mirror):

@@ -1,0 +1,85 @@
+"""One run at a time per output folder.
+
+A run holds an exclusive ``flock`` on ``<out_dir>/.run.lock`` for its whole life and writes
+who it is into the file (pid, host, start time, command line). A second run into the same
+folder is refused with that description. The kernel drops the lock when the holder's
+process ends however it ends (exit, exception, SIGKILL), so a lock file left by a dead run
+never blocks anyone; the file itself stays, emptied on a clean release.
+"""
+import datetime
+import errno
+import fcntl
+import json
+import os
+import shlex
+import socket
+import sys
+
+from utility.errors import InputError
+
+LOCK_FILE = ".run.lock"
+
+
+def command_line(argv=None):
+    """The shell command that started this process (``argv``: sys.argv), quoted."""
+    return " ".join(shlex.quote(part) for part in [sys.executable] + list(argv or sys.argv))
+
+
+def holder_description():
+    """This process as the lock file records it."""
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.datetime.now().isoformat(sep=" ", timespec="seconds"),
+            "command": command_line()}
+
+
+def describe(holder):
+    """One line about the run that holds a lock, from its lock file's text."""
+    try:
+        info = json.loads(holder)
+        return "pid %s on host %s, started %s: %s" % (
+            info["pid"], info["host"], info["started"], info["command"])
+    except (ValueError, TypeError, KeyError):  # just taken, its details not written yet
+        return "details not recorded yet"
+
+
+class RunLock(object):
+    """``with RunLock(out_dir):`` holds ``out_dir`` for one run (creating the folder)."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.path = os.path.join(out_dir, LOCK_FILE)
+        self._descriptor = None
+
+    def acquire(self):
+        """Take the lock, or raise an InputError naming the run that holds it."""
+        try:
+            os.makedirs(self.out_dir, exist_ok=True)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InputError("cannot create %s: %s" % (self.path, error.strerror or error))
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
+            os.close(descriptor)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise InputError("cannot lock %s: %s" % (self.path, error.strerror or error))
+            raise InputError("--out_dir %s is in use by another run (%s); wait for it to end "
+                             "or choose another --out_dir" % (self.out_dir, describe(holder)))
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, json.dumps(holder_description()).encode("utf-8"))
+        self._descriptor = descriptor
+        return self
+
+    def release(self):
+        """Empty the lock file and let go (closing the descriptor drops the flock)."""
+        if self._descriptor is not None:
+            os.ftruncate(self._descriptor, 0)
+            os.close(self._descriptor)
+            self._descriptor = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exception):
+        self.release()

@@ -67,3 +67,15 @@ def mean_of_layers(embeddings, adjacency, n_layers, hand_gradient=True):
 def split_nodes(nodes, n_users, n_items):
     """(N x D) -> users (U x D), items (I x D)."""
     return tf.split(nodes, [n_users, n_items], axis=0)
+
+
+def neighbour_mean(adjacency):
+    """dense -> each node's mean over its neighbours, D^-1 A dense: (N x D) -> (N x D).
+
+    Needs the adjacency normalised with column exponent 0 (rows scaled, columns not): such
+    an L = diag(r) A divided by its row sums is D^-1 A whatever r. A node without
+    neighbours gets zeros.
+    """
+    multiply = sparse_product(adjacency.indices, adjacency.values, adjacency.n_nodes)
+    inverse_sums = tf.math.divide_no_nan(1.0, multiply(tf.ones([adjacency.n_nodes, 1])))
+    return lambda dense: multiply(dense) * inverse_sums

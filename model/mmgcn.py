@@ -22,10 +22,11 @@ Choices, where the paper leaves room or its public code differs:
   the string 'False', which Python reads as true); the paper offers it beside g_ele.
 - The ID enters each modality's graph through Eq. 5, as in the paper and its public code;
   there is no separate graph of ID embeddings alone.
-- Features are first projected to d (W0_m, no bias), as the public code does for its widest
-  modality: the paper's preference vectors in each feature's own space would hold 4,096
-  floats per user for VGG features. The layer-0 rows are l2-normalised (the public code's
-  F.normalize; the paper is silent), so that features of any scale start alike.
+- Features are first projected to d (W0_m, no bias), as the public code projects its visual
+  features (to 256) before the graph: the paper's preference vectors in each feature's own
+  space would hold 4,096 floats per user for VGG features. The layer-0 rows are
+  l2-normalised (the public code's F.normalize; the paper is silent), so that features of
+  any scale start alike.
 - Users and items go through the same layer weights (the public code runs all nodes through
   one layer); no biases, as in the paper's equations. LeakyReLU slope 0.01, the public
   code's (PyTorch's default); the paper gives none.

@@ -76,7 +76,8 @@ class VBPR(Recommender):
         regularised = [tf.gather(self.user_embedding, inputs.users),
                        tf.gather(self.user_feature_preference, inputs.users)]
         for items in (inputs.pos_items, inputs.neg_items):
-            regularised += [tf.gather(self.item_embedding, items), tf.gather(self.item_bias, items)]
+            regularised += [tf.gather(table, items) for table in (self.item_embedding,
+                                                                  self.item_bias)]
         emb_loss = l2_penalty(regularised, config.decay, config.batch_size)
         return self._optimise(mf_loss + emb_loss, collections.OrderedDict(
             [("mf_loss", mf_loss), ("emb_loss", emb_loss)]), config.lr)

@@ -129,7 +129,11 @@ PRESETS["beauty"] = PRESETS["amazon"]
 
 # Per model (all datasets) and per (model, dataset): the baselines' settings, documented in
 # the README's model sections. MCLN has none: the dataset presets are the release's.
-MODEL_PRESETS = {}
+MODEL_PRESETS = {
+    # docs/baselines-multimodal.md: from the paper's search space, not tuned.
+    "vbpr": dict(decay=1e-3),
+    "mmgcn": dict(decay=1e-3, n_layers=2),
+}
 
 
 def build_parser():

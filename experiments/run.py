@@ -9,8 +9,6 @@ finished runs are skipped, interrupted ones resume from their last checkpoint. W
 ``<out>/NAME/D/summary.csv``, ``summary.md`` and ``summary.png``. See docs/experiments.md.
 """
 import argparse
-import contextlib
-import io
 import os
 import shlex
 import signal
@@ -22,7 +20,7 @@ from experiments import catalogue
 from experiments.local import run_local
 from experiments.machine import describe_features
 from experiments.progress import Progress
-from experiments.runs import STOPPED_FILE, main_trainer, plan_runs
+from experiments.runs import STOPPED_FILE, main_arguments, main_trainer, plan_runs
 from experiments.summary import duration, write_summary
 from utility.errors import InputError, exit_on_input_error
 
@@ -80,18 +78,6 @@ def check_forwarded(forwarded, experiment):
         flag = token.split("=", 1)[0]
         if flag in own:
             raise InputError("%s is set by the runner (%s); drop it" % (flag, own[flag]))
-
-
-def main_arguments(argv):
-    """main.py's parsed flags for ``argv``; its complaints become one InputError line."""
-    from utility.parser import parse_args
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            return parse_args(argv)
-    except SystemExit:
-        lines = captured.getvalue().strip().splitlines() or ["invalid flags"]
-        raise InputError("main.py flags: %s" % lines[-1].split("error: ", 1)[-1])
 
 
 def ensure_data(dataset, data_path):

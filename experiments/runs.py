@@ -6,6 +6,8 @@ new one starts from scratch. A run is finished when its results.json exists and 
 the settings this call asks for.
 """
 import collections
+import contextlib
+import io
 import json
 import os
 import sys
@@ -28,9 +30,21 @@ PATHS = ("data_path", "out_dir")
 STOPPED_FILE = "stopped.json"
 
 
+def main_arguments(argv):
+    """main.py's parsed flags for ``argv``; its complaints become one InputError line."""
+    from utility.parser import parse_args
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return parse_args(argv)
+    except SystemExit:
+        lines = captured.getvalue().strip().splitlines() or ["invalid flags"]
+        raise InputError("main.py flags: %s" % lines[-1].split("error: ", 1)[-1])
+
+
 def main_hyperparameters(argv):
-    from utility.parser import hyperparameters, parse_args
-    return hyperparameters(parse_args(argv))
+    from utility.parser import hyperparameters
+    return hyperparameters(main_arguments(argv))
 
 
 def main_trainer():

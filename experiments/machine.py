@@ -49,7 +49,7 @@ def describe_features(dataset, data_dir, modalities):
                 "not the paper's VGG (4,096-d) and sentence2vec (300-d) features: compare our "
                 "configurations with each other, not with the paper's numbers")
     elif dataset.lower() == "demo":
-        kind = "the synthetic demo's features (utility/make_demo.py)"
+        kind = "the synthetic demo's features, made by utility/make_demo.py"
     else:
         kind = "the dataset's own feature files"
     return "%s (%s in %s)" % (kind, ", ".join(widths), data_dir)

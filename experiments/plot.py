@@ -59,8 +59,9 @@ def plot(path, title, kind, configs, rows, paper_numbers):
         axes.legend(fontsize=8)
     else:
         axes.text(0.5, 0.5, "no finished runs yet", ha="center", transform=axes.transAxes)
-    axes.set_title("%s\nmean and sd over seeds; x / dashed: the paper's numbers" % title,
-                   fontsize=9)
+    with_paper = any(paper_numbers.get(c.name) for c in configs)
+    axes.set_title("%s\nmean and sd over seeds%s" % (
+        title, "; x / dashed: the paper's numbers" if with_paper else ""), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -1,7 +1,12 @@
 """Reading a dataset in the release's on-disk format (reference section 1), with a binary cache.
 
 Text parsing happens once: the parsed arrays go to ``<data_dir>/.cache/*.npz``, keyed by the
-size and modification time of every source file, so touching a file rebuilds its cache.
+size and modification time of every source file, so touching a file rebuilds its cache. A
+cache that fails to read or to match its stored checksum is rebuilt, never trusted. Feature
+files may also be ``.npy`` matrices, read memory-mapped without a cache.
+
+Every problem found in a file is an ``InputError`` naming the file and the line (or the row
+of a ``.npy``); docs/data-format.md lists each check.
 """
 import hashlib
 import os
@@ -12,9 +17,22 @@ import numpy as np
 
 from utility.errors import InputError, located
 
-FEATURE_FILES = {"image": "item2imgfeat.txt", "text": "itemtitle2vec.txt"}
-CACHE_VERSION = "1"
+SPLIT_FILES = ("train.txt", "test.txt", "validation.txt")
+FEATURE_STEMS = {"image": "item2imgfeat", "text": "itemtitle2vec"}
+CACHE_VERSION = "2"
+CHECKSUM_KEY = "_checksum"  # stored in every cache beside the arrays it covers
 FEED_ALIGNMENT = 64  # bytes: enough for every SIMD width TensorFlow is built for
+MAX_ID = 2 ** 31 - 1  # ids index TensorFlow tables: anything larger is a typo, not a catalogue
+NPY_BLOCK_BYTES = 64 << 20  # a .npy is checked (and converted) this many bytes at a time
+
+
+def aligned_empty(shape, dtype, alignment=FEED_ALIGNMENT):
+    """An uninitialised C-ordered array whose data start at a multiple of ``alignment``."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(nbytes + alignment, np.uint8)
+    start = -buffer.ctypes.data % alignment
+    return buffer[start:start + nbytes].view(dtype).reshape(shape)
 
 
 def aligned(matrix, alignment=FEED_ALIGNMENT):
@@ -23,13 +41,11 @@ def aligned(matrix, alignment=FEED_ALIGNMENT):
     TensorFlow (1.15 and 2.x alike) feeds an aligned array without copying it and copies an
     unaligned one first; large numpy arrays start 16 bytes past a page boundary. At 100k x
     4096 features that copy was 1.6 GB more peak memory while feeding. (An empty matrix has
-    no data to align.)
+    no data to align; a memory-mapped .npy is aligned already, numpy pads its header.)
     """
     if matrix.nbytes == 0 or matrix.ctypes.data % alignment == 0:
         return matrix
-    buffer = np.empty(matrix.nbytes + alignment, np.uint8)
-    start = -buffer.ctypes.data % alignment
-    copy = buffer[start:start + matrix.nbytes].view(matrix.dtype).reshape(matrix.shape)
+    copy = aligned_empty(matrix.shape, matrix.dtype, alignment)
     copy[...] = matrix
     return copy
 
@@ -118,28 +134,67 @@ def without_validation(dataset):
     return reduced
 
 
+def feature_source(data_dir, modality):
+    """The file holding ``modality``'s features: ``<stem>.npy`` if present, else ``<stem>.txt``."""
+    stem = os.path.join(data_dir, FEATURE_STEMS[modality])
+    for path in (stem + ".npy", stem + ".txt"):
+        if os.path.isfile(path):
+            return path
+    raise InputError("%s.txt: file not found (nor %s.npy)" % (stem, FEATURE_STEMS[modality]))
+
+
 def load_dataset(data_dir, modalities, log=print):
-    """Load train/test(/validation) and the requested feature files from ``data_dir``."""
+    """Load train/test(/validation) and the requested feature files from ``data_dir``.
+
+    Warnings about the splits (skipped test lines, held-out users without train items) are
+    logged at every load, not only when the text is parsed.
+    """
     if not os.path.isdir(data_dir):
         raise InputError("dataset folder %s does not exist" % data_dir)
-    sources = [os.path.join(data_dir, "train.txt"), os.path.join(data_dir, "test.txt")]
-    valid_path = os.path.join(data_dir, "validation.txt")
-    if os.path.exists(valid_path):
-        sources.append(valid_path)
-    feature_paths = [os.path.join(data_dir, FEATURE_FILES[m]) for m in modalities]
-    for path in sources + feature_paths:
+    train_path, test_path, valid_path = [os.path.join(data_dir, name) for name in SPLIT_FILES]
+    sources = [train_path, test_path] + ([valid_path] if os.path.exists(valid_path) else [])
+    for path in sources:
         if not os.path.isfile(path):
             raise InputError("%s: file not found" % path)
+    feature_paths = [feature_source(data_dir, modality) for modality in modalities]
     arrays = cached(data_dir, "interactions", sources,
-                    lambda: parse_interactions(*sources[:2], valid_path=valid_path), log)
+                    lambda: parse_interactions(train_path, test_path, valid_path), log)
+    for message in arrays["warnings"]:
+        log("warning: %s" % message)
     n_users, n_items = int(arrays["n_users"]), int(arrays["n_items"])
     features = {}
     for modality, path in zip(modalities, feature_paths):
-        features[modality] = cached(
-            data_dir, "features_" + modality, [path],
-            lambda path=path: {"matrix": read_features(path, n_items, log)}, log)["matrix"]
-    return Dataset(sources[0], n_users, n_items, arrays["train_indptr"], arrays["train_items"],
+        if path.endswith(".npy"):
+            features[modality] = read_npy_features(path, n_items)
+        else:
+            features[modality] = cached(
+                data_dir, "features_" + modality, [path],
+                lambda path=path: {"matrix": read_features(path, n_items)}, log)["matrix"]
+    return Dataset(train_path, n_users, n_items, arrays["train_indptr"], arrays["train_items"],
                    arrays["test_pairs"], arrays["valid_pairs"], features)
+
+
+def checksum(arrays):
+    """SHA-1 over the names, dtypes, shapes and bytes of a dict of arrays."""
+    digest = hashlib.sha1()
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(("%s|%s|%s|" % (key, value.dtype.str, value.shape)).encode())
+        digest.update(value.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def read_cache(path):
+    """The arrays stored at ``path``, or None if the file is damaged or fails its checksum."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except Exception:  # numpy and zipfile raise a dozen types on bad bytes: all mean rebuild
+        return None
+    stored_sum = arrays.pop(CHECKSUM_KEY, None)
+    if stored_sum is None or stored_sum.shape != () or str(stored_sum) != checksum(arrays):
+        return None
+    return arrays
 
 
 def cached(data_dir, name, sources, build, log=print, extra_key=""):
@@ -153,8 +208,10 @@ def cached(data_dir, name, sources, build, log=print, extra_key=""):
     cache_dir = os.path.join(data_dir, ".cache")
     cache_path = os.path.join(cache_dir, "%s-%s.npz" % (name, signature.hexdigest()[:16]))
     if os.path.exists(cache_path):
-        with np.load(cache_path) as stored:
-            return {key: stored[key] for key in stored.files}
+        arrays = read_cache(cache_path)
+        if arrays is not None:
+            return arrays
+        log("note: cache %s is corrupted; rebuilding" % cache_path)
     start = time.time()
     arrays = build()
     try:
@@ -163,7 +220,7 @@ def cached(data_dir, name, sources, build, log=print, extra_key=""):
             if stale.startswith(name + "-"):
                 os.remove(os.path.join(cache_dir, stale))
         temporary = cache_path + ".tmp.npz"
-        np.savez(temporary, **arrays)
+        np.savez(temporary, **dict(arrays, **{CHECKSUM_KEY: np.array(checksum(arrays))}))
         os.replace(temporary, cache_path)
     except OSError as error:  # a read-only data folder still loads, just without a cache
         log("note: could not write cache %s (%s)" % (cache_path, error))
@@ -171,127 +228,235 @@ def cached(data_dir, name, sources, build, log=print, extra_key=""):
     return arrays
 
 
-def parse_ids(path, line_no, tokens):
+# ------------------------------------------------------------------------ text files
+def shown(text, limit=60):
+    """A piece of a raw line, quoted on one line whatever bytes it holds."""
+    return ascii(text[:limit].decode("latin-1").strip())
+
+
+def numbered_lines(path):
+    """(line number, raw bytes) of each line of ``path`` holding more than whitespace.
+
+    Bytes, not text: a stray non-ASCII byte then fails the number parsing of its line
+    (a located error) instead of a decoding error somewhere in the file.
+    """
     try:
-        ids = [int(token) for token in tokens]
-    except ValueError:
-        raise located(path, line_no, "ids must be integers, got %r" % " ".join(tokens))
+        handle = open(path, "rb")
+    except OSError as error:
+        raise InputError("%s: cannot open (%s)" % (path, error.strerror))
+    with handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.isspace():
+                yield line_no, line
+
+
+def is_integer(token):
+    """Decimal digits, optionally after one minus sign (what counts as an id, maybe bad)."""
+    return token.isdigit() or (token[:1] == b"-" and token[1:].isdigit())
+
+
+def parse_ids(path, line_no, tokens):
+    """The ids of a line's tokens: decimal integers in 0..MAX_ID, else a located error."""
+    if not b"".join(tokens).isdigit() and not all(map(is_integer, tokens)):
+        raise located(path, line_no, "ids must be integers, got %s" % shown(b" ".join(tokens)))
+    ids = [int(token) for token in tokens]
     if min(ids) < 0:
         raise located(path, line_no, "ids must be non-negative, got %d" % min(ids))
+    if max(ids) > MAX_ID:
+        raise located(path, line_no, "id %d is too large (ids go up to %d)" % (max(ids), MAX_ID))
     return ids
 
 
 def id_lines(path):
     """(line number, ids) of each non-blank ``id id ...`` line; bad ids are located errors."""
-    with open(path) as handle:
-        for line_no, line in enumerate(handle, 1):
-            tokens = line.split()
-            if tokens:
-                yield line_no, parse_ids(path, line_no, tokens)
+    for line_no, line in numbered_lines(path):
+        yield line_no, parse_ids(path, line_no, line.split())
 
 
 def read_train(path):
-    """``uid iid iid ...`` lines -> {uid: [items in file order]}; a uid may not repeat."""
-    lists = {}
+    """``uid iid iid ...`` lines -> {uid: [items in file order]}; one line per uid, with items."""
+    lists, first_line = {}, {}
     for line_no, ids in id_lines(path):
-        if ids[0] in lists:
-            raise located(path, line_no, "user %d already has a line" % ids[0])
-        lists[ids[0]] = ids[1:]
+        user = ids[0]
+        if user in lists:
+            raise located(path, line_no, "user %d already has a line (line %d)"
+                          % (user, first_line[user]))
+        if len(ids) < 2:
+            raise located(path, line_no, "user %d has no items (expected 'uid iid iid ...')"
+                          % user)
+        lists[user], first_line[user] = ids[1:], line_no
     if not lists:
         raise InputError("%s: no interactions found" % path)
     return lists
 
 
 def read_pairs(path, skip_malformed):
-    """``uid iid`` lines -> int64 array (n, 2).
+    """``uid iid [iid ...]`` lines -> (int64 pairs (n, 2), line number of each pair, skipped).
 
     The release silently skips test lines that do not parse; we skip them too (when
     ``skip_malformed``) but say so, since a typo would otherwise shrink the test set unseen.
+    Only unparsable lines are skipped: negative or too large ids are errors even then.
     """
-    pairs, skipped = [], []
-    with open(path) as handle:
-        for line_no, line in enumerate(handle, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            try:
-                if len(tokens) < 2:
-                    raise located(path, line_no, "expected 'uid iid', got %r" % line.strip())
-                ids = parse_ids(path, line_no, tokens)
-            except InputError as error:
-                if not skip_malformed or "non-negative" in str(error):
-                    raise
-                skipped.append(str(error))
-                continue
-            pairs.extend((ids[0], item) for item in ids[1:])
-    return np.array(pairs, dtype=np.int64).reshape(-1, 2), skipped
+    pairs, line_numbers, skipped = [], [], []
+    for line_no, line in numbered_lines(path):
+        tokens = line.split()
+        try:
+            if len(tokens) < 2:
+                raise located(path, line_no, "expected 'uid iid', got %s" % shown(line))
+            ids = parse_ids(path, line_no, tokens)
+        except InputError as error:
+            if not skip_malformed or (len(tokens) >= 2 and all(map(is_integer, tokens))):
+                raise
+            skipped.append(str(error))
+            continue
+        pairs.extend((ids[0], item) for item in ids[1:])
+        line_numbers.extend([line_no] * (len(ids) - 1))
+    return (np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            np.array(line_numbers, dtype=np.int64), skipped)
+
+
+def held_out_warnings(path, pairs, line_numbers, has_train):
+    """A warning (a list of at most one) if some held-out users of ``path`` have no train items.
+
+    Not an error: the release evaluates such users too, so a split holding them still
+    reproduces its numbers; but they are ranked from an untrained embedding, so say so.
+    """
+    cold = np.flatnonzero(~has_train[pairs[:, 0]])
+    if not len(cold):
+        return []
+    first, n_lines = cold[0], len(np.unique(line_numbers[cold]))
+    return ["%s:%d: user %d has no train items, so its ranking is uninformed (%d such line%s)"
+            % (path, line_numbers[first], pairs[first, 0], n_lines, "" if n_lines == 1 else "s")]
 
 
 def parse_interactions(train_path, test_path, valid_path):
-    """The split files -> counts and CSR train lists; n_items = max item id + 1."""
+    """The split files -> counts, CSR train lists and warnings; n_items = max item id + 1."""
     lists = read_train(train_path)
-    test_pairs, skipped = read_pairs(test_path, skip_malformed=True)
-    for message in skipped:
-        print("warning: skipped (as the release does) %s" % message)
+    test_pairs, test_lines, skipped = read_pairs(test_path, skip_malformed=True)
+    messages = ["skipped (as the release does) %s" % message for message in skipped]
+    valid_pairs, valid_lines = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
     if os.path.exists(valid_path):
-        valid_pairs, _ = read_pairs(valid_path, skip_malformed=False)
-    else:
-        valid_pairs = np.zeros((0, 2), dtype=np.int64)
-    train_max_item = max(max(items) for items in lists.values() if items) \
-        if any(lists.values()) else -1
+        valid_pairs, valid_lines, _ = read_pairs(valid_path, skip_malformed=False)
     n_users = max(max(lists), int(test_pairs[:, 0].max(initial=-1))) + 1
-    n_items = max(train_max_item, int(test_pairs[:, 1].max(initial=-1))) + 1
-    if len(valid_pairs) and (valid_pairs[:, 0].max() >= n_users
-                             or valid_pairs[:, 1].max() >= n_items):
-        raise InputError("%s: ids beyond those of train.txt and test.txt" % valid_path)
+    n_items = max(max(max(items) for items in lists.values()),
+                  int(test_pairs[:, 1].max(initial=-1))) + 1
+    beyond = np.flatnonzero((valid_pairs[:, 0] >= n_users) | (valid_pairs[:, 1] >= n_items))
+    if len(beyond):
+        user, item = valid_pairs[beyond[0]]
+        raise located(valid_path, valid_lines[beyond[0]],
+                      "user %d or item %d is beyond those of train.txt and test.txt "
+                      "(%d users, %d items)" % (user, item, n_users, n_items))
     lengths = np.zeros(n_users, dtype=np.int64)
     for user, items in lists.items():
         lengths[user] = len(items)
+    for path, pairs, line_numbers in ((test_path, test_pairs, test_lines),
+                                      (valid_path, valid_pairs, valid_lines)):
+        messages.extend(held_out_warnings(path, pairs, line_numbers, lengths > 0))
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     train_items = np.zeros(indptr[-1], dtype=np.int64)
     for user, items in lists.items():
         train_items[indptr[user]:indptr[user + 1]] = items
     return {"n_users": np.array(n_users), "n_items": np.array(n_items),
             "train_indptr": indptr, "train_items": train_items,
-            "test_pairs": test_pairs, "valid_pairs": valid_pairs}
+            "test_pairs": test_pairs, "valid_pairs": valid_pairs,
+            "warnings": np.array(messages, dtype=str)}
 
 
-def read_features(path, n_items, log=print):
-    """``iid f1 ... fD`` lines -> float32 (n_items, D); items without a line stay zero."""
-    ids, rows = [], []
-    width = None
-    with open(path) as handle, warnings.catch_warnings():
+# ------------------------------------------------------------------------ feature files
+def first_bad_value(path, where, values):
+    """A located error for the first non-finite float32 of ``values`` (a row), else None."""
+    with np.errstate(over="ignore"):  # an overflow is what this reports
+        row = values.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(row))
+    if not len(bad):
+        return None
+    value = values[bad[0]]
+    what = ("NaN" if np.isnan(value) else "infinite" if np.isinf(value)
+            else "%r, beyond float32" % float(value))
+    return InputError("%s:%s: feature %d is %s; features must be finite numbers"
+                      % (path, where, bad[0] + 1, what))
+
+
+def read_features(path, n_items):
+    """``iid f1 ... fD`` lines -> float32 (n_items, D); items without a line stay zero.
+
+    Each item at most once, with an id among the splits' items (0..n_items-1), and every
+    value finite as a float32.
+    """
+    matrix, seen = None, np.zeros(n_items, dtype=bool)
+    with warnings.catch_warnings():
         # numpy 1.x only warns where 2.x raises on a non-number; make both raise.
         warnings.simplefilter("error", DeprecationWarning)
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
+        for line_no, line in numbered_lines(path):
             try:
                 values = np.fromstring(line, dtype=np.float64, sep=" ")
             except (ValueError, DeprecationWarning):
-                raise located(path, line_no, "not a list of numbers: %r..." % line[:60])
-            if width is None:
-                width = len(values)
-                if width < 2:
+                raise located(path, line_no, "not a list of numbers: %s..." % shown(line))
+            if matrix is None:
+                if len(values) < 2:
                     raise located(path, line_no, "expected 'iid f1 ... fD'")
-            elif len(values) != width:
+                matrix = np.zeros((n_items, len(values) - 1), dtype=np.float32)
+            elif len(values) != matrix.shape[1] + 1:
                 raise located(path, line_no, "%d features, but earlier lines have %d"
-                              % (len(values) - 1, width - 1))
-            item = values[0]
-            if item != int(item) or item < 0:
-                raise located(path, line_no, "item id must be a non-negative integer")
-            ids.append(int(item))
-            rows.append(values[1:].astype(np.float32))
-    if width is None:
+                              % (len(values) - 1, matrix.shape[1]))
+            token = line.split(None, 1)[0]
+            if not token.isdigit():
+                raise located(path, line_no, "item id must be a non-negative integer, got %s"
+                              % shown(token))
+            item = int(token)
+            if item >= n_items:
+                raise located(path, line_no, "item %d is not an item of the splits (ids 0..%d)"
+                              % (item, n_items - 1))
+            if seen[item]:
+                raise located(path, line_no, "item %d already has a line" % item)
+            error = first_bad_value(path, line_no, values[1:])
+            if error:
+                raise error
+            seen[item] = True
+            matrix[item] = values[1:]
+    if matrix is None:
         raise InputError("%s: no feature rows" % path)
-    ids = np.array(ids)
-    matrix = np.zeros((n_items, width - 1), dtype=np.float32)
-    known = ids < n_items
-    if not known.all():
-        log("note: %s has %d rows for items that never occur in train/test; ignored"
-            % (path, int((~known).sum())))
-    matrix[ids[known]] = np.stack(rows)[known]
     return matrix
+
+
+def read_npy_features(path, n_items):
+    """Row i of a float32/float64 ``(n_items, D)`` .npy file = item i's features.
+
+    A C-ordered float32 file is returned as its read-only memory map: nothing is copied and,
+    numpy padding the header to 64 bytes, its data are aligned for a copy-free feed. Other
+    layouts are converted into an aligned float32 matrix. Values are checked for finiteness
+    a block of rows at a time, so that a large file is never held in memory twice.
+    """
+    try:
+        matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as error:  # numpy raises many types on bad bytes (tokenize.TokenError
+        # from a cut header, TypeError from a garbled dtype, ...): all mean unreadable
+        raise InputError("%s: not a readable .npy file (%s: %s)" % (
+            path, type(error).__name__, (str(error).splitlines() or [""])[0]))
+    if not isinstance(matrix, np.ndarray):  # an .npz archive under a .npy name
+        matrix.close()
+        raise InputError("%s: an .npz archive, not a .npy matrix" % path)
+    if matrix.dtype.kind != "f" or matrix.dtype.itemsize not in (4, 8):
+        raise InputError("%s: dtype %s; expected float32 or float64" % (path, matrix.dtype))
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        raise InputError("%s: shape %s; expected (n_items, D) with D >= 1"
+                         % (path, matrix.shape))
+    if matrix.shape[0] != n_items:
+        raise InputError("%s: %d rows, but the splits have %d items (row i holds item i)"
+                         % (path, matrix.shape[0], n_items))
+    as_is = matrix.dtype == np.float32 and matrix.flags.c_contiguous
+    result = matrix if as_is else aligned_empty(matrix.shape, np.float32)
+    step = max(1, NPY_BLOCK_BYTES // (matrix.shape[1] * matrix.itemsize))
+    for start in range(0, n_items, step):
+        with np.errstate(over="ignore"):  # reported below as a value beyond float32
+            block = np.asarray(matrix[start:start + step], dtype=np.float32)
+        bad_rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if len(bad_rows):
+            row = start + bad_rows[0]
+            raise first_bad_value(path, "row %d" % row, np.asarray(matrix[row], np.float64))
+        if not as_is:
+            result[start:start + step] = block
+    return result
 
 
 def normalized_adjacency(dataset, adj_b, adj_a=0.5, self_loops=True):

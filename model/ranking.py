@@ -22,12 +22,16 @@ FullRanking = collections.namedtuple("FullRanking",
 Ranking = collections.namedtuple("Ranking", "refresh sampled full")
 
 
-def held_out_rank(scores):
+def held_out_rank(scores, candidates):
     """0-based rank of each row's last candidate under a stable descending sort: (G x R) -> (G,).
 
-    The held-out item comes last, so it ranks after every earlier candidate it ties with.
+    The held-out item comes last, so it ranks after every earlier candidate it ties with,
+    and after every earlier copy of itself (``--negatives release`` draws it at times) even
+    where rounding in a batched product scores that copy a hair lower: copies tie.
     """
-    return tf.reduce_sum(tf.cast(scores[:, :-1] >= scores[:, -1:], tf.int32), axis=1)
+    ahead = tf.logical_or(scores[:, :-1] >= scores[:, -1:],
+                          tf.equal(candidates[:, :-1], candidates[:, -1:]))
+    return tf.reduce_sum(tf.cast(ahead, tf.int32), axis=1)
 
 
 def cache(tables):
@@ -76,7 +80,7 @@ def sampled_ranking(score_candidates, lanes=1):
     bounds = [n_users * lane // lanes for lane in range(lanes + 1)]
     scores = tf.concat([score_candidates(users[begin:end], candidates[begin:end])
                         for begin, end in zip(bounds[:-1], bounds[1:])], axis=0)
-    return SampledRanking(users, candidates, scores, held_out_rank(scores))
+    return SampledRanking(users, candidates, scores, held_out_rank(scores, candidates))
 
 
 def full_ranking(user_table, item_vectors, refresh):

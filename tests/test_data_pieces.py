@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from helpers import random_dataset, write_dataset
-from model.MCLN import held_out_rank
+from model.ranking import held_out_rank
 from utility.load_data import Dataset, aligned, load_dataset, normalized_adjacency
 from utility.metrics import rank_metrics
 from utility.sampler import TrainSampler
@@ -66,14 +66,17 @@ def test_rank_metrics_by_hand():
         < 1e-12
 
 
-def test_held_out_rank_puts_ties_first():
+def test_held_out_rank_puts_ties_and_copies_first():
     scores = np.array([[0.1, 0.5, 0.3, 0.3],    # one above, one tie -> rank 2
                        [0.2, 0.1, 0.0, 0.9],    # best -> 0
-                       [0.4, 0.4, 0.4, 0.4]],   # all tied -> after all three
+                       [0.4, 0.4, 0.4, 0.4],    # all tied -> after all three
+                       [0.7, 0.5, 0.2, 0.6]],   # one above, a copy a hair lower -> 2
                       dtype=np.float32)
+    scores[3, 1] = np.nextafter(scores[3, 3], np.float32(0))
+    candidates = np.array([[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4], [5, 4, 3, 4]], np.int32)
     with tf.Graph().as_default(), tf.Session() as session:
-        ranks = session.run(held_out_rank(tf.constant(scores)))
-    np.testing.assert_array_equal(ranks, [2, 0, 3])
+        ranks = session.run(held_out_rank(tf.constant(scores), tf.constant(candidates)))
+    np.testing.assert_array_equal(ranks, [2, 0, 3, 2])
 
 
 def test_features_are_aligned_for_a_copy_free_feed():

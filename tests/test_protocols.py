@@ -102,7 +102,8 @@ def test_validation_and_test_negatives_and_masks(demo):
                                  valid=True, seed=11, test_negatives=None,
                                  save_test_negatives=None)
     careful = Evaluator(args, reduced)
-    faithful = Evaluator(types.SimpleNamespace(**dict(vars(args), valid=False)), full)
+    faithful = Evaluator(types.SimpleNamespace(**dict(vars(args), valid=False,
+                                                        negatives="clean")), full)
     valid_split, test_split = careful.splits
     valid_item = dict(map(tuple, full.valid_pairs.tolist()))
     test_item = dict(map(tuple, full.test_pairs.tolist()))
@@ -115,8 +116,8 @@ def test_validation_and_test_negatives_and_masks(demo):
     for user, row in zip(test_users, test_candidates):
         known = set(train_list(full, user)) | {valid_item[user]}
         assert row[-1] == test_item[user] and not known.intersection(row[:-1])
-    # In the demo the validation item is also a train item: the test negatives are the
-    # faithful mode's, whatever --valid does to the train lists.
+    # In the demo the validation item is also a train item: under the same --negatives the
+    # test negatives are the faithful mode's, whatever --valid does to the train lists.
     np.testing.assert_array_equal(test_candidates, faithful.candidates["test"][1])
     assert not np.array_equal(candidates, test_candidates)
     # Full ranking masks: validation hides what the model trained on; test also hides the

@@ -12,12 +12,14 @@ never are. Recall, NDCG, precision and HR at each K; any number of held-out item
 Splits: ``test``; with ``--valid`` also ``valid`` (validation.txt), whose metrics are
 recorded with a ``valid_`` prefix. Known items: for validation, the train lists the model
 was fed (validation removed); for test, those plus the validation items. Sampled negatives
-avoid the known items and the split's own held-out items.
+avoid the known items, and under ``--negatives clean`` the split's own held-out items too;
+under ``release`` (the default without --valid) they may include the held-out item, as the
+release's do: its exclusion of the test item never fires (reference section 7).
 """
 import numpy as np
 
 from utility.errors import InputError, located
-from utility.load_data import pair_keys
+from utility.load_data import id_lines, pair_keys
 from utility.metrics import rank_metrics
 from utility.progress import progress
 from utility.parser import EVAL_NEGATIVES, FULL_METRICS
@@ -26,6 +28,15 @@ from utility.sampler import contains, sample_excluding
 # Offsets from --seed of the generators of the sampled negatives (the train sampler uses
 # the seed itself); each split's negatives are drawn once per run.
 NEGATIVES_SEED_OFFSET = {"test": 1, "valid": 2}
+NEGATIVES_MODES = ("release", "clean")
+
+
+def negatives_mode(args):
+    """--negatives, or its default: ``clean`` with --valid, ``release`` (faithful) without."""
+    mode = getattr(args, "negatives", None)
+    if mode is None:
+        return "clean" if args.valid else "release"
+    return mode
 
 
 def first_items(pairs, split="test"):
@@ -39,36 +50,31 @@ def first_items(pairs, split="test"):
 
 
 def sample_test_negatives(rng, split, users):
-    """99 items per user, none of them known to it nor held out (repeats allowed)."""
+    """99 items per user, none in ``split.excluded`` (repeats allowed)."""
     return sample_excluding(rng, users, split.n_items, split.excluded, EVAL_NEGATIVES)
 
 
 def read_test_negatives(path, split, users):
-    """``uid n1 ... n99`` lines; every user of ``users`` needs one, with valid negatives."""
-    try:
-        handle = open(path)
-    except IOError as error:
-        raise InputError("%s: cannot open (%s)" % (path, error.strerror))
+    """``uid n1 ... n99`` lines; every user of ``users`` needs one, with valid negatives.
+
+    A negative may not be in ``split.excluded``: a known item of its user and, under
+    ``--negatives clean``, its held-out item (accepted under ``release``).
+    """
     rows = {}
-    with handle:
-        for line_no, line in enumerate(handle, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            try:
-                ids = np.array([int(t) for t in tokens], dtype=np.int64)
-            except ValueError:
-                raise located(path, line_no, "ids must be integers")
-            if len(ids) != EVAL_NEGATIVES + 1:
-                raise located(path, line_no, "expected a user id and %d negatives, got %d ids"
-                              % (EVAL_NEGATIVES, len(ids)))
-            user, negatives = ids[0], ids[1:]
-            if negatives.min() < 0 or negatives.max() >= split.n_items:
-                raise located(path, line_no, "item id out of range 0..%d" % (split.n_items - 1))
-            if np.isin(user * split.n_items + negatives, split.excluded).any():
-                raise located(path, line_no, "a negative is a train or test item of user %d"
-                              % user)
-            rows[int(user)] = negatives
+    forbidden = "known or held-out" if split.negatives == "clean" else "known"
+    for line_no, ids in id_lines(path):
+        if len(ids) != EVAL_NEGATIVES + 1:
+            raise located(path, line_no, "expected a user id and %d negatives, got %d ids"
+                          % (EVAL_NEGATIVES, len(ids)))
+        user, negatives = ids[0], np.array(ids[1:], dtype=np.int64)
+        if user in rows:
+            raise located(path, line_no, "user %d already has a line" % user)
+        if negatives.max() >= split.n_items:
+            raise located(path, line_no, "item id out of range 0..%d" % (split.n_items - 1))
+        if contains(split.excluded, user * split.n_items + negatives).any():
+            raise located(path, line_no, "a negative is a %s item of user %d (--negatives %s)"
+                          % (forbidden, user, split.negatives))
+        rows[user] = negatives
     missing = [int(u) for u in users if int(u) not in rows]
     if missing:
         raise InputError("%s: no negatives for test user %d (and %d more)"
@@ -127,22 +133,26 @@ class HeldOut(object):
 
     ``known`` (sorted unique keys ``u * n_items + i``) is what the ranking of this split
     excludes: masked from the full ranking, never drawn as a sampled negative. A user's own
-    held-out items are never masked, even where they are also known.
+    held-out items are never masked, even where they are also known. ``excluded``, the keys
+    no sampled negative may have, adds the held-out items under ``negatives="clean"`` only.
     """
 
-    def __init__(self, name, pairs, known, n_items):
-        self.name, self.pairs, self.n_items = name, pairs, n_items
+    def __init__(self, name, pairs, known, n_items, negatives="release"):
+        if negatives not in NEGATIVES_MODES:
+            raise ValueError("negatives must be one of %s, not %r" % (NEGATIVES_MODES, negatives))
+        self.name, self.pairs, self.n_items, self.negatives = name, pairs, n_items, negatives
         targets = np.unique(pair_keys(pairs, n_items))
         self.users = np.unique(pairs[:, 0])
         self.target_indptr, self.target_items = rows_of(targets, self.users, n_items)
         self.mask_indptr, self.mask_items = rows_of(np.setdiff1d(known, targets), self.users,
                                                     n_items)
-        self.excluded = np.union1d(known, targets)
+        self.excluded = known if negatives == "release" else np.union1d(known, targets)
 
     @classmethod
-    def test_split_of(cls, dataset):
+    def test_split_of(cls, dataset, negatives="release"):
         """The test split of a model trained on all of ``dataset``'s train lists."""
-        return cls("test", dataset.test_pairs, dataset.interaction_keys(), dataset.n_items)
+        return cls("test", dataset.test_pairs, dataset.interaction_keys(), dataset.n_items,
+                   negatives)
 
     def masked_pairs(self, start, stop):
         """(row in the batch, item) pairs to mask for the users ``start:stop``."""
@@ -209,12 +219,14 @@ class Evaluator(object):
         self.Ks, self.users_per_call = args.Ks, args.eval_users_per_call
         self.sampled = args.eval_protocol in ("sampled", "both")
         self.full = args.eval_protocol in ("full", "both")
-        known = dataset.interaction_keys()
+        known, negatives = dataset.interaction_keys(), negatives_mode(args)
         self.splits = []
         if args.valid:
-            self.splits.append(HeldOut("valid", dataset.valid_pairs, known, dataset.n_items))
+            self.splits.append(HeldOut("valid", dataset.valid_pairs, known, dataset.n_items,
+                                       negatives))
             known = np.union1d(known, pair_keys(dataset.valid_pairs, dataset.n_items))
-        self.splits.append(HeldOut("test", dataset.test_pairs, known, dataset.n_items))
+        self.splits.append(HeldOut("test", dataset.test_pairs, known, dataset.n_items,
+                                   negatives))
         self.candidates = {}
         if self.sampled:
             for split in self.splits:

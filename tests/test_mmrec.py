@@ -108,10 +108,14 @@ def test_conversion_output_and_statistics(tmp_path):
     assert lines[-1].startswith("wrote %s in " % os.path.join(str(tmp_path / "Data"), "baby"))
 
 
-def test_loader_reads_the_converted_interactions(tmp_path):
+def test_loader_reads_the_converted_folder(tmp_path):
     source = make_source(str(tmp_path / "src"))
     convert_quietly(source, str(tmp_path / "Data"))
-    dataset = load_dataset(str(tmp_path / "Data" / "baby"), (), log=lambda line: None)
+    dataset = load_dataset(str(tmp_path / "Data" / "baby"), ("image", "text"),
+                           log=lambda line: None)
+    np.testing.assert_array_equal(dataset.features["image"],
+                                  image_features()[:N_ITEMS].astype(np.float32))
+    np.testing.assert_array_equal(dataset.features["text"], text_features())
     assert (dataset.n_users, dataset.n_items) == (4, N_ITEMS)
     np.testing.assert_array_equal(dataset.train_indptr, [0, 3, 3, 4, 5])
     np.testing.assert_array_equal(dataset.train_items, [2, 0, 2, 1, 6])
@@ -214,6 +218,8 @@ def test_malformed_inter_file(tmp_path, kind, line, words):
     ("image_feat.npy", np.ones((N_ITEMS - 1, 3)), "6 rows, fewer than the 7 items"),
     ("text_feat.npy", np.where(np.arange(N_ITEMS * 2).reshape(-1, 2) == 9, np.nan, 1.0),
      "row 4 (item 4) holds NaN"),
+    ("image_feat.npy", np.where(np.arange(N_ITEMS * 3).reshape(-1, 3) == 7, 1e300, 1.0),
+     "row 2 (item 2) holds NaN or an infinite value (as float32)"),
     ("image_feat.npy", np.ones(N_ITEMS), "expected a numeric items x features matrix"),
     ("text_feat.npy", np.ones((N_ITEMS, 0)), "expected a numeric items x features matrix"),
     ("image_feat.npy", np.array([["a"] * 3] * N_ITEMS), "shape (7, 3) of <U1"),

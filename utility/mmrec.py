@@ -146,7 +146,9 @@ def read_feature_matrix(path, n_items):
                          "holds item i's features)" % (path, matrix.shape[0], n_items))
     n_rows, matrix = matrix.shape[0], matrix[:n_items]
     for start in range(0, n_items, CHUNK_ROWS):
-        finite = np.isfinite(matrix[start:start + CHUNK_ROWS].astype(np.float32)).all(axis=1)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf: reported below
+            block = matrix[start:start + CHUNK_ROWS].astype(np.float32)
+        finite = np.isfinite(block).all(axis=1)
         if not finite.all():
             row = start + int(np.argmin(finite))
             raise InputError("%s: row %d (item %d) holds NaN or an infinite value (as "

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from utility.checkpoint import write_json_atomically
+from utility.atomic import write_json_atomically
 from utility.parser import hyperparameters, metric_names
 
 

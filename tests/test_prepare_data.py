@@ -297,3 +297,18 @@ def test_written_features_format(tmp_path):
     prepare_data.write_features(str(path), dense)
     assert path.read_text() == "0 0 1e-07\n1 2 -1.5\n"
     assert sorted(os.listdir(str(tmp_path))) == ["dense.txt", "sparse.txt"]
+
+
+def test_feature_writing_reports_progress(tmp_path, monkeypatch):
+    """Long preparation steps go through utility.progress (a bar on a terminal only)."""
+    seen = []
+
+    def recording(iterable, total, description):
+        seen.append((total, description))
+        return iterable
+
+    monkeypatch.setattr(prepare_data, "progress", recording)
+    path = str(tmp_path / "item2imgfeat.txt")
+    prepare_data.write_features(path, np.eye(3))
+    assert seen == [(3, "writing item2imgfeat.txt")]
+    assert open(path).read().splitlines()[1].split()[:3] == ["1", "0", "1"]

@@ -40,6 +40,7 @@ import scipy.sparse
 from utility.atomic import sha256_of, write_atomically
 from utility.errors import InputError, exit_on_input_error
 from utility.load_data import id_lines, parse_interactions
+from utility.progress import progress
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
@@ -288,7 +289,9 @@ def write_features(path, matrix):
     """Atomically write one ``iid f1 ... fD`` line per row of ``matrix``."""
     def write(handle):
         batch = []
-        for line in format_rows(matrix):
+        rows = progress(format_rows(matrix), matrix.shape[0],
+                        "writing %s" % os.path.basename(path))
+        for line in rows:
             batch.append(line)
             if len(batch) >= 1024:
                 handle.write("".join(batch).encode("ascii"))
@@ -366,7 +369,7 @@ def prepare(name, data_path="Data", mirror=None, log=print):
         raise InputError("cannot create output folder %s: %s" % (out, error.strerror or error))
 
     fetched = False
-    for file_name in RAW_FILES:
+    for file_name in progress(RAW_FILES, len(RAW_FILES), "fetching %s" % public):
         target = os.path.join(out, file_name)
         expected = SHA256[public][file_name]
         if os.path.isfile(target):

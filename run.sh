@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bash run.sh [demo|amazon|beauty|art|taobao] [main.py flags...]   train and evaluate
 # bash run.sh test [pytest flags...]                                 run the test suite
+# bash run.sh setup                                                  only create the venv
 # bash run.sh experiment NAME DATASET [runner and main.py flags...]  rerun a paper table
 #
 # First use creates .venv with the python found (PYTHON=... picks another; VENV=... another
@@ -38,6 +39,8 @@ else
 fi
 
 case "$target" in
+  setup)
+    exit 0 ;;
   test)
     exec "$py" -m pytest tests "$@" ;;
   experiment)
@@ -55,7 +58,7 @@ case "$target" in
     [ -f "$DATA_PATH/$folder/train.txt" ] \
       || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" ;;
   *)
-    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test|experiment] [flags...]" >&2
+    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test|experiment|setup] [flags...]" >&2
     exit 2 ;;
 esac
 exec "$py" main.py --dataset "$target" --data_path "$DATA_PATH" "$@"

@@ -5,21 +5,9 @@ import pytest
 
 from helpers import Built, hyperparameters, random_dataset, run_main
 from model.variants import VARIANTS
-from numpy_reference import Reference, normalized_adjacency_dense
-from test_model_reference import BATCH
+from test_model_reference import BATCH, built_and_reference
 
 CANDIDATES = [[3, 1, 4, 14, 5, 9], [2, 6, 5, 3, 8, 0]]
-
-
-def built_and_reference(tmp_path, **overrides):
-    hp = hyperparameters(**overrides)
-    folder, train = random_dataset(str(tmp_path / "data"),
-                                   text_dim=3 if "text" in hp.modalities else 0)
-    built = Built(folder, hp)
-    laplacian = normalized_adjacency_dense(train, built.dataset.n_users, built.dataset.n_items,
-                                           hp.adj_b)
-    return built, Reference(built.weights(), built.dataset.features, laplacian,
-                            built.dataset.n_users, hp)
 
 
 def assert_matches_numpy(built, reference):

@@ -124,3 +124,13 @@ def test_run_sh_demo_end_to_end(tmp_path):
     assert set(results["seconds"]) >= {"load", "train_epoch_mean", "eval_mean"}
     assert set(history[0]) >= {"epoch", "loss", "mf_loss", "emb_loss", "train_seconds",
                                 "hit@10", "ndcg@20", "eval_seconds"}
+
+
+@pytest.mark.parametrize("flags,expected", [(["--help"], "usage: main.py"),
+                                            (["--lr", "abc"], "invalid float value")])
+def test_help_and_flag_errors_answer_before_tensorflow_starts(flags, expected):
+    """-X importtime lists every module the process imported on its stderr."""
+    status, stdout, stderr = run_cli([sys.executable, "-X", "importtime", "main.py"] + flags)
+    assert expected in stdout + stderr
+    assert status == (0 if flags == ["--help"] else 2)
+    assert "tensorflow" not in stderr

@@ -2,7 +2,11 @@
 import os
 import platform
 
+import numpy as np
+
 from experiments import paper
+from utility.errors import InputError
+from utility.load_data import feature_source
 
 
 def _first_value(path, key):
@@ -26,15 +30,16 @@ def describe():
                                               platform.python_version())
 
 
-FEATURE_FILES = {"image": "item2imgfeat.txt", "text": "itemtitle2vec.txt"}
-
-
-def feature_width(path):
-    """Columns after the item id on the first line of a feature file, or None."""
+def feature_width(data_dir, modality):
+    """The width of a modality's features (its .npy's columns, or the columns after the item
+    id on the first line of its text file), or None when there is no readable file."""
     try:
+        path = feature_source(data_dir, modality)
+        if path.endswith(".npy"):
+            return int(np.load(path, mmap_mode="r").shape[1])
         with open(path) as f:
             return len(f.readline().split()) - 1
-    except OSError:
+    except (InputError, OSError, ValueError, IndexError):
         return None
 
 
@@ -42,7 +47,7 @@ def describe_features(dataset, data_dir, modalities):
     """Which features the runs used: widths read from the files, and their kind."""
     widths = []
     for modality in modalities:
-        width = feature_width(os.path.join(data_dir, FEATURE_FILES[modality]))
+        width = feature_width(data_dir, modality)
         widths.append("%s %s-d" % (modality, width if width is not None else "?"))
     if paper.paper_dataset(dataset):
         kind = ("entity-bag features built from the public splits by utility/prepare_data.py, "

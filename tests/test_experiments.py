@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from experiments import catalogue, claims, paper
@@ -417,3 +418,11 @@ def test_ray_backend_runs_two_demo_trials(tmp_path, capsys):
         assert [r["epoch"] for r in records] in ([1], [1, 2])
         assert all(0 <= r["valid_hit@10"] <= 1 for r in records)
     assert read_csv(str(out_dir / "summary.csv"))["n_mca-2"]["n"] == "1"
+
+
+def test_features_line_reads_npy_and_text_feature_files(tmp_path):
+    from experiments.machine import describe_features
+    np.save(str(tmp_path / "item2imgfeat.npy"), np.zeros((3, 7), np.float32))
+    (tmp_path / "itemtitle2vec.txt").write_text("0 0.1 0.2 0.3\n")
+    line = describe_features("mine", str(tmp_path), ["image", "text"])
+    assert "image 7-d, text 3-d" in line

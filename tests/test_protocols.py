@@ -88,7 +88,14 @@ def test_valid_removes_exactly_one_occurrence_per_pair(tmp_path):
     # Both graphs stay cached side by side and are read back unchanged.
     assert edges(reduced) == without and edges(full) == with_all
     names = sorted(name.split("-")[0] for name in os.listdir(os.path.join(folder, ".cache")))
-    assert names.count("adjacency") == 1 and names.count("adjacency_without_validation") == 1
+    assert names.count("adjacency_b0.4") == 1
+    assert names.count("adjacency_b0.4_without_validation") == 1
+    # The graphs of other models (LightGCN's, MMGCN's neighbour mean) are cached beside it.
+    for exponent in (0.5, 0.0):
+        cached_adjacency(folder, full, exponent, log=QUIET, self_loops=False)
+    names = sorted(name.split("-")[0] for name in os.listdir(os.path.join(folder, ".cache")))
+    assert {"adjacency_b0.4", "adjacency_no_self_loops_b0.5",
+            "adjacency_no_self_loops_b0"} <= set(names)
 
     os.remove(os.path.join(folder, "validation.txt"))
     with pytest.raises(InputError, match="--valid needs a validation.txt"):

@@ -488,7 +488,8 @@ def normalized_adjacency(dataset, adj_b, adj_a=0.5, self_loops=True):
 def cached_adjacency(data_dir, dataset, adj_b, log=print, self_loops=True):
     """The normalised adjacency of ``dataset``, cached beside the data like the parsed text."""
     sources, key = [os.path.join(data_dir, "train.txt")], "b=%r" % adj_b
-    name = "adjacency" if self_loops else "adjacency_no_self_loops"
+    # One cache per normalisation, so that models on other graphs do not evict each other.
+    name = "adjacency%s_b%g" % ("" if self_loops else "_no_self_loops", adj_b)
     if dataset.validation_held_out:
         # A different graph (the validation edges are gone), cached under its own name so
         # that runs with and without --valid do not evict each other's cache.

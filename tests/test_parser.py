@@ -1,0 +1,54 @@
+"""Flags are declared once: presets may only name declared options, and what results.json
+and checkpoints record follows from each option's role."""
+import pytest
+
+from model import MODEL_NAMES
+from utility import parser
+
+
+def option_names():
+    return {option.name for option in parser.OPTIONS}
+
+
+def test_every_preset_names_a_declared_option():
+    presets = [parser.COMMON] + list(parser.PRESETS.values()) + list(
+        parser.MODEL_PRESETS.values())
+    for preset in presets:
+        assert set(preset) - {"folder"} <= option_names(), preset
+    for key in parser.MODEL_PRESETS:
+        model = key[0] if isinstance(key, tuple) else key
+        assert model in MODEL_NAMES, key
+
+
+def test_preset_filled_options_have_no_argparse_default():
+    """A preset value only applies where the flag's own default is None."""
+    defaults = {option.name: option.kwargs.get("default") for option in parser.OPTIONS}
+    for name in parser.COMMON:
+        assert defaults[name] is None, name
+
+
+def test_roles_decide_what_is_recorded_and_what_resume_may_change():
+    args = parser.parse_args(["--dataset", "taobao", "--model", "lightgcn", "--lr", "0.01"])
+    recorded = parser.hyperparameters(args)
+    assert recorded["lr"] == 0.01 and recorded["model"] == "lightgcn"
+    for runtime in ("threads", "xla", "resume", "tf_log", "eval_users_per_call"):
+        assert runtime not in recorded
+    assert set(parser.resumable_options()) == {"data_path", "out_dir", "epochs", "patience"}
+
+
+def test_model_presets_apply_between_dataset_presets_and_flags(monkeypatch):
+    monkeypatch.setitem(parser.MODEL_PRESETS, "bprmf", dict(decay=0.5, lr=0.2))
+    monkeypatch.setitem(parser.MODEL_PRESETS, ("bprmf", "taobao"), dict(lr=0.3))
+    args = parser.parse_args(["--dataset", "taobao", "--model", "bprmf", "--decay", "0.7"])
+    assert (args.lr, args.decay, args.epochs) == (0.3, 0.7, parser.PRESETS["taobao"]["epochs"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "bprmf", "--variant", "base"], "--variant and --formulation are MCLN's"),
+    (["--dataset", "taobao", "--variant", "vt"], "needs text features"),
+    (["--node_dropout", "1.5"], "--node_dropout must be in [0, 1)"),
+])
+def test_flag_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

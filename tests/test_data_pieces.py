@@ -33,9 +33,9 @@ def test_sampler_invariants(tmp_path):
     sampler = TrainSampler(dataset, 25, np.random.RandomState(0))
     assert sampler.steps_per_epoch == dataset.n_train // 25 + 1
     for _ in range(50):
-        users, pos, neg, intervention = sampler.sample()
+        users, pos, neg, int_items = sampler.sample()
         assert len(set(users)) == 25
-        for u, p, n, i in zip(users, pos, neg, intervention):
+        for u, p, n, i in zip(users, pos, neg, int_items):
             assert p in train[u] and n not in train[u] and i not in train[u]
     # Repeated train entries weigh the positive draw: user 0 lists its first item twice.
     counts = {}

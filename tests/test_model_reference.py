@@ -34,7 +34,7 @@ def test_losses_and_scores_match_numpy(tmp_path, modalities, n_mca):
 def test_counterfactual_term_and_batch_mixing_matter(tmp_path):
     """The int items change the positive path; a batch-mate changes an item's score."""
     built, reference = built_and_reference(tmp_path)
-    users, pos, neg, intervention = BATCH
+    users, pos, neg, int_items = BATCH
     other = [1, 2, 3, 4, 6]
     assert abs(built.losses(users, pos, neg, other)[1] - built.losses(*BATCH)[1]) > 1e-4
     np.testing.assert_allclose(built.losses(users, pos, neg, other),

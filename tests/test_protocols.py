@@ -71,7 +71,7 @@ def test_valid_removes_exactly_one_occurrence_per_pair(tmp_path):
     sampler = TrainSampler(reduced, 12, np.random.RandomState(0))
     positives_of_1 = set()
     for _ in range(300):
-        users, pos, neg, intervention = sampler.sample()
+        users, pos, neg, int_items = sampler.sample()
         positives_of_1.add(pos[list(users).index(1)])
         # The held-out item is not "interacted" any more, so it may be a negative of user 1.
     assert once not in positives_of_1 and positives_of_1 == set(train_list(reduced, 1))

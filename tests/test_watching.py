@@ -198,10 +198,10 @@ def test_full_protocol_curves_and_legend_from_differing_settings():
     history = [dict(epoch=1, loss=3.0, train_seconds=1.0, **{"full_hit@10": 0.3})]
     runs = [results_of(history, 1), results_of(history, 1), results_of(history, 1)]
     runs[1]["hyperparameters"]["lr"] = 0.01
-    runs[2]["variant"] = "no_intervention"
+    runs[2]["variant"] = "no_intra"
     labels = plot.legend_labels(["runs/a", "runs/b", "runs/c/"], runs)
     assert labels == ["lr=0.001, variant=None", "lr=0.01, variant=None",
-                      "lr=0.001, variant=no_intervention"]
+                      "lr=0.001, variant=no_intra"]
     assert plot.legend_labels(["runs/a", "runs/b"], runs[:1] * 2) == ["a", "b"]
     figure = plot.curves_figure(runs, labels)
     assert "lr=0.01, variant=None test" in lines_by_label(figure.axes[1])

@@ -19,7 +19,7 @@ from model.ranking import inner_product_ranking
 
 class BPRMF(Recommender):
     """Inner product of ID embeddings, BPR loss, L2 on the batch's ID (ego) rows."""
-    Config = config_record("BPRMFConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-5)
+    Config = config_record("BPRMFConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-1)
 
     def _build(self):
         config, inputs = self.config, self.inputs

@@ -15,7 +15,7 @@ from model.propagation import mean_of_layers, split_nodes
 class LightGCN(BPRMF):
     """Mean of the layer embeddings over D^-0.5 A D^-0.5, scored by inner product."""
     Config = config_record("LightGCNConfig", embed_size=64, lr=0.001, batch_size=2048,
-                           n_layers=3, decay=1e-4)
+                           n_layers=4, decay=1e-2)
 
     @classmethod
     def adjacency_kind(cls, config):

@@ -46,7 +46,7 @@ LEAKY_RELU_SLOPE = 0.2
 class NGCF(BPRMF):
     """NGCF message passing with W1, W2 and LeakyReLU; see the module docstring."""
     Config = config_record("NGCFConfig", embed_size=64, lr=0.001, batch_size=2048,
-                           n_layers=3, decay=1e-5, message_dropout=0.0, node_dropout=0.0)
+                           n_layers=1, decay=1e-1, message_dropout=0.0, node_dropout=0.0)
 
     @classmethod
     def adjacency_kind(cls, config):

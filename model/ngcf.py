@@ -21,8 +21,9 @@ Choices where the paper and the authors' public code differ, or the paper is sil
   LeakyReLU per transform, each with its own bias; under the paper's single activation
   those two biases would only add up, so each layer has one bias ``b`` (kept with W1).
 - Each propagated layer is l2-normalised per row before the concatenation, as in the
-  authors' code (the paper is silent): without it the deeper layers' scale is free and
-  dominates the inner product. E(l) itself, not its normalised copy, feeds layer l+1.
+  authors' code, with which NGCF's published numbers were made (the paper is silent): it
+  keeps every layer's share of the inner product bounded whatever the scale W1 and W2
+  learn. E(l) itself, not its normalised copy, feeds layer l+1.
 - L2: on the batch's ego (layer-0) rows, as BPRMF and LightGCN. The authors' code
   regularises the batch's final vectors, whose normalised parts have constant norm: that is
   the same gradient, without the constant.

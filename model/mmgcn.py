@@ -42,7 +42,7 @@ import collections
 import tensorflow.compat.v1 as tf
 
 from model.base import AdjacencyKind, Recommender, config_record
-from model.layers import bpr_of_vectors, glorot_weight, id_embeddings, l2_penalty
+from model.layers import batch_rows, bpr_of_vectors, glorot_weight, id_embeddings, l2_penalty
 from model.propagation import neighbour_mean, split_nodes
 from model.ranking import inner_product_ranking
 
@@ -77,12 +77,8 @@ class MMGCN(Recommender):
         ids = tf.concat([self.user_embedding, self.item_embedding], axis=0)  # N x d
         nodes = tf.add_n([self.modality_graph(m, ids, aggregate) for m in self.modalities])
         users, items = split_nodes(nodes, self.n_users, self.n_items)
-        mf_loss = bpr_of_vectors(tf.gather(users, inputs.users),
-                                 tf.gather(items, inputs.pos_items),
-                                 tf.gather(items, inputs.neg_items))
-        regularised = [tf.gather(self.user_embedding, inputs.users),
-                       tf.gather(self.item_embedding, inputs.pos_items),
-                       tf.gather(self.item_embedding, inputs.neg_items)]
+        mf_loss = bpr_of_vectors(*batch_rows(users, items, inputs))
+        regularised = batch_rows(self.user_embedding, self.item_embedding, inputs)
         regularised += [tf.gather(self.preferences[m], inputs.users) for m in self.modalities]
         emb_loss = l2_penalty(regularised, config.decay, config.batch_size)
         self.training = self._optimise(mf_loss + emb_loss, collections.OrderedDict(

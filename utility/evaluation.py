@@ -22,21 +22,12 @@ from utility.errors import InputError, located
 from utility.load_data import id_lines, pair_keys
 from utility.metrics import rank_metrics
 from utility.progress import progress
-from utility.parser import EVAL_NEGATIVES, FULL_METRICS
+from utility.parser import EVAL_NEGATIVES, FULL_METRICS, NEGATIVES_MODES, negatives_mode
 from utility.sampler import contains, sample_excluding
 
 # Offsets from --seed of the generators of the sampled negatives (the train sampler uses
 # the seed itself); each split's negatives are drawn once per run.
 NEGATIVES_SEED_OFFSET = {"test": 1, "valid": 2}
-NEGATIVES_MODES = ("release", "clean")
-
-
-def negatives_mode(args):
-    """--negatives, or its default: ``clean`` with --valid, ``release`` (faithful) without."""
-    mode = getattr(args, "negatives", None)
-    if mode is None:
-        return "clean" if args.valid else "release"
-    return mode
 
 
 def first_items(pairs, split="test"):

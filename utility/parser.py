@@ -29,6 +29,7 @@ def _option(name, role, **kwargs):
 
 
 EVAL_NEGATIVES = 99
+NEGATIVES_MODES = ("release", "clean")
 PROTOCOLS = ("sampled", "full", "both")
 FULL_METRICS = ("recall", "ndcg", "precision", "hit")
 
@@ -62,14 +63,15 @@ OPTIONS = (
     _option("adj_b", CHECKED, type=float,
             help="MCLN: column exponent b of L = D^-0.5 (A+I) D^-b"),
     _option("modalities", CHECKED, help="'image,text' or 'image'"),
-    _option("eval_interval", CHECKED, type=int, help="evaluate every N epochs (and after the last)"),
+    _option("eval_interval", CHECKED, type=int,
+            help="evaluate every N epochs (and after the last)"),
     _option("seed", CHECKED, type=int,
             help="seed of the graph initialisers, the train sampler and the evaluation negatives"),
     _option("Ks", CHECKED, help="cut-offs of HR@K and NDCG@K, comma separated"),
     _option("eval_protocol", CHECKED, choices=PROTOCOLS, default="sampled",
             help="sampled: 99 negatives + the held-out item (the release's); full: rank every "
                  "item the user did not train on; both"),
-    _option("negatives", CHECKED, choices=("release", "clean"), default=None,
+    _option("negatives", CHECKED, choices=NEGATIVES_MODES, default=None,
             help="sampled negatives: 'release' may draw the held-out item itself, as the "
                  "release does; 'clean' never does (default: release, clean with --valid)"),
     _option("valid", CHECKED, action="store_true",
@@ -195,10 +197,17 @@ def parse_args(argv=None):
     for rate in ("message_dropout", "node_dropout"):
         if not 0.0 <= getattr(args, rate) < 1.0:
             parser.error("--%s must be in [0, 1), got %r" % (rate, getattr(args, rate)))
-    if args.negatives is None:
-        args.negatives = "clean" if args.valid else "release"
+    args.negatives = negatives_mode(args)
     args.select_metric = selection_metric(parser, args)
     return args
+
+
+def negatives_mode(args):
+    """--negatives, or its default: ``clean`` with --valid, ``release`` (faithful) without."""
+    mode = getattr(args, "negatives", None)
+    if mode is None:
+        return "clean" if args.valid else "release"
+    return mode
 
 
 def metric_names(protocol, Ks):

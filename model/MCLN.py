@@ -21,8 +21,9 @@ import tensorflow.compat.v1 as tf
 
 from model import mcln_evaluation
 from model.base import AdjacencyKind, Recommender, config_record
-from model.layers import (bpr_of_vectors, dense_relu, dense_weights, glorot_weight, id_embeddings,
-                          l2_penalty, layer_norm, layer_norm_weights, softmax_mix)
+from model.layers import (batch_rows, bpr_of_vectors, dense_relu, dense_weights, glorot_weight,
+                          id_embeddings, l2_penalty, layer_norm, layer_norm_weights,
+                          softmax_mix)
 from model.propagation import mean_of_layers, split_nodes
 from model.ranking import grouped, inner_product_ranking
 from model.variants import resolve
@@ -264,9 +265,7 @@ class MCLN(Recommender):
             mf_loss += bpr_of_vectors(users, tf.add_n([pos[k] for k in multimodal]),
                                       tf.add_n([neg[k] for k in multimodal]))
         # ID terms use the un-propagated tables; the divisor is the configured batch size.
-        regularised = [tf.gather(self.user_embedding, inputs.users),
-                       tf.gather(self.item_embedding, inputs.pos_items),
-                       tf.gather(self.item_embedding, inputs.neg_items)]
+        regularised = batch_rows(self.user_embedding, self.item_embedding, inputs)
         regularised += [branches[k] for k in self.modalities + ["m"] if k in pos
                         for branches in (pos, neg)]
         emb_loss = l2_penalty(regularised, self.config.decay, self.config.batch_size)

@@ -121,10 +121,19 @@ def test_unparsable_test_lines_skipped_other_split_errors_located(tmp_path):
     assert 2 not in dataset.test_pairs[:, 0]
     folder = folder_with(tmp_path, lambda f: replace_line(f, "test.txt", 3, "2 -7"))
     assert load_error(folder).endswith("test.txt:3: ids must be non-negative, got -7")
-    folder = folder_with(tmp_path, lambda f: replace_line(f, "validation.txt", 4, "3 99"))
-    n_items = len(small_files()["item2imgfeat.txt"].splitlines())
-    assert load_error(folder).endswith("validation.txt:4: user 3 or item 99 is beyond those of "
-                                       "train.txt and test.txt (6 users, %d items)" % n_items)
+
+
+def test_ids_only_in_validation_are_counted(tmp_path):
+    # Item 99 and user 7 appear in validation.txt alone: 100 items (99 has no feature line,
+    # so a zero row) and 8 users, user 7 without train items.
+    folder = folder_with(tmp_path, lambda f: replace_line(f, "validation.txt", 4, "7 99"))
+    logged = []
+    dataset = load_dataset(folder, MODALITIES, log=logged.append)
+    assert (dataset.n_users, dataset.n_items) == (8, 100)
+    assert dataset.valid_pairs[3].tolist() == [7, 99]
+    assert not dataset.features["image"][99].any()
+    assert any(line.endswith("validation.txt:4: user 7 has no train items, so its ranking is "
+                             "uninformed (1 such line)") for line in logged)
 
 
 # ------------------------------------------------------------------------ .npy features

@@ -38,7 +38,7 @@ EXPECTED_STATS = {
     "validation": 2, "validation_users": 2, "dropped_validation": 1,
     "test": 3, "test_users": 2, "dropped_test": 1,
     "users_without_train": 1, "held_out_in_train": 0, "repeated_held_out": 0,
-    "items_beyond_train_and_test": 0,
+    "items_in_no_split": 0,
     "image_dim": 3, "text_dim": 2,
 }
 
@@ -127,16 +127,18 @@ def test_loader_reads_the_converted_folder(tmp_path):
 
 def test_reordered_header_and_comparability_notes(tmp_path):
     # Columns in another order; a test pair that repeats a train pair, a test pair listed
-    # twice, item 8 only in validation: items 4..8 are in no train or test line.
-    rows = "x_label\titemID\tuserID\n0\t1\t0\n2\t1\t0\n2\t3\t0\n2\t3\t0\n1\t8\t0\n"
+    # twice, item 8 only in validation, item 10 only in a test line of user 1, who has no
+    # train line and is dropped: items 9 and 10 are in no kept interaction.
+    rows = ("x_label\titemID\tuserID\n0\t1\t0\n2\t1\t0\n2\t3\t0\n2\t3\t0\n1\t8\t0\n"
+            "2\t10\t1\n")
     source = make_source(str(tmp_path / "src"), text=rows,
-                         image=np.ones((9, 2)), text_feat=np.ones((9, 1), np.float32))
+                         image=np.ones((11, 2)), text_feat=np.ones((11, 1), np.float32))
     stats, lines = convert_quietly(source, str(tmp_path / "Data"), name="other")
-    assert (stats["users"], stats["items"]) == (1, 9)
+    assert (stats["users"], stats["items"]) == (2, 11)
     assert (stats["train"], stats["validation"], stats["test"]) == (1, 1, 3)
     assert stats["held_out_in_train"] == 1
     assert stats["repeated_held_out"] == 1
-    assert stats["items_beyond_train_and_test"] == 5
+    assert stats["items_in_no_split"] == 2
     out = tmp_path / "Data" / "other"
     assert read(str(out / "train.txt")) == "0 1\n"
     assert read(str(out / "validation.txt")) == "0 8\n"
@@ -145,11 +147,15 @@ def test_reordered_header_and_comparability_notes(tmp_path):
            "user (docs/mmrec.md: masking)" in lines
     assert "note: 1 validation/test interactions repeat one of their own split " \
            "(docs/mmrec.md: the recall denominator)" in lines
-    assert any(line.startswith("warning: the largest 5 item ids occur in no train or test")
-               for line in lines)
+    assert "warning: the largest 2 item ids occur in no kept interaction; the loader counts " \
+           "items over the split files and will refuse this folder's features" in lines
     with pytest.raises(InputError) as caught:  # what the warning announces
-        load_dataset(str(out), (), log=lambda line: None)
-    assert "beyond those of train.txt and test.txt" in str(caught.value)
+        load_dataset(str(out), ("image",), log=lambda line: None)
+    assert "item2imgfeat.npy" in str(caught.value)
+    # Without features the folder loads, item 8 (validation only) counted.
+    dataset = load_dataset(str(out), (), log=lambda line: None)
+    assert (dataset.n_users, dataset.n_items) == (1, 9)
+    np.testing.assert_array_equal(dataset.valid_pairs, [[0, 8]])
 
 
 def test_reconversion_replaces_files(tmp_path):

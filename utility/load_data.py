@@ -330,22 +330,20 @@ def held_out_warnings(path, pairs, line_numbers, has_train):
 
 
 def parse_interactions(train_path, test_path, valid_path):
-    """The split files -> counts, CSR train lists and warnings; n_items = max item id + 1."""
+    """The split files -> counts, CSR train lists and warnings; n_items = max item id + 1
+    over the three files (n_users likewise)."""
     lists = read_train(train_path)
     test_pairs, test_lines, skipped = read_pairs(test_path, skip_malformed=True)
     messages = ["skipped (as the release does) %s" % message for message in skipped]
     valid_pairs, valid_lines = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
     if os.path.exists(valid_path):
         valid_pairs, valid_lines, _ = read_pairs(valid_path, skip_malformed=False)
-    n_users = max(max(lists), int(test_pairs[:, 0].max(initial=-1))) + 1
+    # The release counts over train and test; validation.txt (this project's) counts too,
+    # so that an id only it names is an item without train interactions, not an error.
+    held_out = np.concatenate([test_pairs, valid_pairs])
+    n_users = max(max(lists), int(held_out[:, 0].max(initial=-1))) + 1
     n_items = max(max(max(items) for items in lists.values()),
-                  int(test_pairs[:, 1].max(initial=-1))) + 1
-    beyond = np.flatnonzero((valid_pairs[:, 0] >= n_users) | (valid_pairs[:, 1] >= n_items))
-    if len(beyond):
-        user, item = valid_pairs[beyond[0]]
-        raise located(valid_path, valid_lines[beyond[0]],
-                      "user %d or item %d is beyond those of train.txt and test.txt "
-                      "(%d users, %d items)" % (user, item, n_users, n_items))
+                  int(held_out[:, 1].max(initial=-1))) + 1
     lengths = np.zeros(n_users, dtype=np.int64)
     for user, items in lists.items():
         lengths[user] = len(items)

@@ -184,17 +184,17 @@ def _comparability_counts(splits, n_items):
 
     ``held_out_in_train``: validation and test interactions that repeat a train interaction
     of the same user; ``repeated_held_out``: those that repeat an earlier one of their own
-    split; ``items_beyond_train_and_test``: how many of the largest item ids occur in no
-    kept train or test interaction (the loader counts items over those two files only).
+    split; ``items_in_no_split``: how many of the largest item ids occur in no kept
+    interaction (the loader counts items over the three split files).
     """
     def keys(split):
         return splits[split][0] * n_items + splits[split][1]
     train_keys = np.unique(keys("train"))
     held_out = [keys(split) for split in ("validation", "test")]
-    counted = max(splits["train"][1].max(initial=-1), splits["test"][1].max(initial=-1)) + 1
+    counted = max(splits[split][1].max(initial=-1) for split in SPLITS) + 1
     return {"held_out_in_train": int(sum(np.isin(k, train_keys).sum() for k in held_out)),
             "repeated_held_out": int(sum(len(k) - len(np.unique(k)) for k in held_out)),
-            "items_beyond_train_and_test": n_items - int(counted)}
+            "items_in_no_split": n_items - int(counted)}
 
 
 def statistics_lines(stats, inter_name):
@@ -216,10 +216,10 @@ def statistics_lines(stats, inter_name):
     if stats["repeated_held_out"]:
         lines.append("note: %d validation/test interactions repeat one of their own split "
                      "(docs/mmrec.md: the recall denominator)" % stats["repeated_held_out"])
-    if stats["items_beyond_train_and_test"]:
-        lines.append("warning: the largest %d item ids occur in no train or test interaction;"
-                     " the loader counts items over train.txt and test.txt and will refuse "
-                     "this folder" % stats["items_beyond_train_and_test"])
+    if stats["items_in_no_split"]:
+        lines.append("warning: the largest %d item ids occur in no kept interaction; the "
+                     "loader counts items over the split files and will refuse this "
+                     "folder's features" % stats["items_in_no_split"])
     return lines
 
 

@@ -2,7 +2,8 @@
 
 Tiny runs are trained by main.py (MCLN with --valid, and BPRMF when the model exists); their
 recommendations must be the full-ranking evaluation's top-K of the best checkpoint, and the
-exported SavedModel, loaded in a fresh process, must answer the same.
+exported SavedModel, loaded in a fresh process, must answer the same; where the other
+TensorFlow line is at hand, the checkpoint and the SavedModel are read there too.
 """
 import contextlib
 import io
@@ -31,9 +32,29 @@ TRAIN_FLAGS = ["--batch_size", "4", "--embed_size", "8", "--n_layers", "2", "--n
 TWICE_HELD_OUT_USER = 2  # has a second test item that is also one of its train items
 
 
-def started(command, cwd=REPO):
-    return subprocess.Popen([sys.executable] + command, cwd=cwd, stdout=subprocess.PIPE,
+def started(command, cwd=REPO, python=sys.executable):
+    return subprocess.Popen([python] + command, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True)
+
+
+def other_line_python():
+    """An interpreter of the other TensorFlow line (1.15 <-> 2.x): $MCLN_OTHER_PYTHON, else
+    this checkout's other venv (.venv or .venv-py37, as run.sh creates them), else None."""
+    if os.environ.get("MCLN_OTHER_PYTHON"):
+        return os.environ["MCLN_OTHER_PYTHON"]
+    import tensorflow as tf
+    mine = tf.__version__.split(".")[0]
+    for venv in (".venv", ".venv-py37"):
+        python = os.path.join(REPO, venv, "bin", "python")
+        if os.path.realpath(os.path.dirname(os.path.dirname(python))) == os.path.realpath(
+                sys.prefix) or not os.access(python, os.X_OK):
+            continue
+        version = subprocess.run([python, "-c", "import tensorflow as tf; print(tf.__version__)"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 universal_newlines=True).stdout.strip()
+        if version and version.split(".")[0] != mine:
+            return python
+    return None
 
 
 def finished(process):
@@ -184,9 +205,9 @@ def test_known_items_are_excluded_and_held_out_items_are_not(runs, outputs):
     assert train[twice][0] not in run.excluded[run.excluded // N_ITEMS == twice] % N_ITEMS
 
 
-def saved_model_answers(path, requests):
+def saved_model_answers(path, requests, python=sys.executable):
     """What the SavedModel at ``path`` answers to ``requests`` [(user ids, k)], asked by a
-    fresh process that imports nothing of this project."""
+    fresh process of ``python`` that imports nothing of this project."""
     script = textwrap.dedent("""
         import json, sys
         import numpy as np
@@ -210,7 +231,8 @@ def saved_model_answers(path, requests):
                 answers.append({name: value.numpy().tolist() for name, value in answer.items()})
         print(json.dumps(answers))
     """)
-    out = succeeded(started(["-c", script, path, json.dumps(requests)], cwd=os.path.dirname(path)))
+    out = succeeded(started(["-c", script, path, json.dumps(requests)], cwd=os.path.dirname(path),
+                            python=python))
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -234,6 +256,32 @@ def test_saved_model_in_a_fresh_process_answers_as_recommend(runs, outputs):
         assert np.isneginf(every["scores"][row][N_ITEMS - len(excluded):]).all()
         assert np.isfinite(every["scores"][row][:N_ITEMS - len(excluded)]).all()
         assert every["item_ids"][row][:K] == got[user][0]
+
+
+def test_the_other_tensorflow_line_reads_the_checkpoint_and_the_saved_model(runs, outputs):
+    """A run trained on one line (1.15 or 2.x) serves on the other: recommend.py there restores
+    its checkpoint, and the SavedModel loads there, both answering as this line does."""
+    python = other_line_python()
+    if python is None:
+        message = "no interpreter of the other TensorFlow line (set MCLN_OTHER_PYTHON)"
+        if os.environ.get("CI") == "true":  # .ci/run sets both lines up before testing
+            pytest.fail(message)
+        pytest.skip(message)
+    answers, export_dir = outputs
+    users = [5, 0, 11, 3]
+    for model, directory in runs[0].items():
+        out = succeeded(started(["recommend.py", "--run", directory, "--users",
+                                 ",".join(map(str, users)), "--k", str(K), "--format", "json"],
+                                python=python))
+        there, here = by_user(json.loads(out)), by_user(answers[model])
+        for user in users:
+            assert there[user][0] == here[user][0]
+            np.testing.assert_allclose(there[user][1], here[user][1], rtol=1e-5, atol=1e-5)
+    few, = saved_model_answers(os.path.join(export_dir, "1"), [(users, K)], python=python)
+    here = by_user(answers["mcln"])
+    assert few["item_ids"] == [here[user][0] for user in users]
+    np.testing.assert_allclose(few["scores"], [here[user][1] for user in users],
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_excluded_pairs_follow_each_users_slice():

@@ -79,8 +79,8 @@ def state(directory, expected):
         with open(stopped_path) as f:
             stored = dict(stored, epochs=json.load(f)["requested_epochs"])
     expected = _jsonable(expected)
-    changed = sorted(key for key in set(expected) | set(stored)
-                     if key not in CONTINUABLE + PATHS and stored.get(key) != expected.get(key))
+    from utility.parser import changed_settings
+    changed = changed_settings(stored, expected, free=CONTINUABLE + PATHS)
     if changed:
         raise InputError("%s was run with other settings (%s); remove it or choose another "
                          "--out" % (directory, ", ".join("%s %s, now %s" % (

@@ -14,9 +14,10 @@ Every score is one inner product: user vector [gamma_u, theta_u, 1, 1] and item 
 f_i [E beta'] is the sum over modalities of each row times its block of rows of [E beta'].
 
 Loss: BPR on s(u, i) plus emb_loss = decay * l2 / batch_size over the batch's rows of
-gamma_u, theta_u (users) and gamma_i, beta_i (positive and negative items). E and beta' are
-not regularised (shared by every item, they are no batch's rows). Shape letters:
-model/__init__.py.
+gamma_u, theta_u (users) and gamma_i, beta_i (positive and negative items), plus, with
+feature_decay > 0, the paper's lambda_E term on E and beta': feature_decay * l2(E, beta'),
+not divided by the batch size (they are shared by every sample, so this is the per-sample
+penalty of the paper's SGD averaged over the batch). Shape letters: model/__init__.py.
 """
 import collections
 
@@ -29,7 +30,8 @@ from model.ranking import inner_product_ranking
 
 class VBPR(Recommender):
     """Visual Bayesian Personalised Ranking over every feature modality of the data."""
-    Config = config_record("VBPRConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-3)
+    Config = config_record("VBPRConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-3,
+                           feature_decay=0.0)
 
     @classmethod
     def feature_modalities(cls, config, modalities):
@@ -79,5 +81,8 @@ class VBPR(Recommender):
             regularised += [tf.gather(table, items) for table in (self.item_embedding,
                                                                   self.item_bias)]
         emb_loss = l2_penalty(regularised, config.decay, config.batch_size)
+        if config.feature_decay:
+            emb_loss += l2_penalty([self.feature_projection, self.feature_bias],
+                                   config.feature_decay, 1)
         return self._optimise(mf_loss + emb_loss, collections.OrderedDict(
             [("mf_loss", mf_loss), ("emb_loss", emb_loss)]), config.lr)

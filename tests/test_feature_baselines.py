@@ -14,7 +14,7 @@ from utility.evaluation import HeldOut
 BATCH = ([0, 3, 5, 7, 11], [1, 4, 2, 9, 0], [6, 8, 13, 1, 3])
 EVAL_USERS = [2, 7, 0]
 CANDIDATES = [[3, 1, 4, 14, 5, 9], [2, 6, 5, 3, 8, 0], [0, 1, 2, 3, 4, 5]]
-CASES = [("vbpr", "image,text", {}), ("vbpr", "image", {"decay": 0.5}),
+CASES = [("vbpr", "image,text", {}), ("vbpr", "image", {"decay": 0.5, "feature_decay": 0.02}),
          ("mmgcn", "image,text", {"n_layers": 2}), ("mmgcn", "image", {"n_layers": 3})]
 
 

@@ -36,6 +36,21 @@ def test_roles_decide_what_is_recorded_and_what_resume_may_change():
     assert set(parser.resumable_options()) == {"data_path", "out_dir", "epochs", "patience"}
 
 
+def test_a_record_without_a_later_flag_counts_as_that_flags_default():
+    args = parser.parse_args(["--dataset", "taobao", "--model", "vbpr"])
+    current = parser.hyperparameters(args)
+    older = {key: value for key, value in current.items() if key != "feature_decay"}
+    assert parser.changed_settings(older, current) == []
+    args = parser.parse_args(["--dataset", "taobao", "--model", "vbpr", "--feature_decay",
+                              "0.1", "--lr", "0.01", "--epochs", "3"])
+    assert parser.changed_settings(older, parser.hyperparameters(args)) == [
+        "epochs", "feature_decay", "lr"]
+    assert parser.changed_settings(older, parser.hyperparameters(args),
+                                   free=parser.resumable_options()) == ["feature_decay", "lr"]
+    # A flag without a default (a preset fills it) is never assumed.
+    assert parser.changed_settings({}, {"decay": 1e-3}) == ["decay"]
+
+
 def test_model_presets_apply_between_dataset_presets_and_flags(monkeypatch):
     monkeypatch.setitem(parser.MODEL_PRESETS, "bprmf", dict(decay=0.5, lr=0.2))
     monkeypatch.setitem(parser.MODEL_PRESETS, ("bprmf", "taobao"), dict(lr=0.3))

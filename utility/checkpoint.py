@@ -31,7 +31,7 @@ import numpy as np
 from utility.atomic import (disk_full, is_disk_full, is_temporary, sha256_of, temporary_path,
                             write_json_atomically)
 from utility.errors import InputError
-from utility.parser import hyperparameters, resumable_options
+from utility.parser import changed_settings, hyperparameters, resumable_options
 from utility.run_lock import command_line
 
 POINTERS = ("best", "last")  # written in this order, so best.json is never behind
@@ -400,11 +400,12 @@ class Checkpoints(object):
             return None
         name, state = found
         saved, current = state["hyperparameters"], hyperparameters(args)
-        for key in sorted(set(saved) | set(current)):
-            if key not in resumable_options() and saved.get(key) != current.get(key):
-                raise InputError("--resume: %s was written with --%s %s, this run has %s; "
-                                 "resume with the same settings" % (
-                                     self.directory, key, saved.get(key), current.get(key)))
+        changed = changed_settings(saved, current, free=resumable_options())
+        if changed:
+            raise InputError("--resume: %s was written with --%s %s, this run has %s; "
+                             "resume with the same settings" % (
+                                 self.directory, changed[0], saved.get(changed[0]),
+                                 current.get(changed[0])))
         if state["epoch"] > args.epochs:
             raise InputError("--resume: %s is at epoch %d, beyond --epochs %d"
                              % (self.directory, state["epoch"], args.epochs))

@@ -57,6 +57,9 @@ OPTIONS = (
     _option("embed_size", CHECKED, type=int, help="ID embedding size d"),
     _option("n_layers", CHECKED, type=int, help="graph propagation layers"),
     _option("decay", CHECKED, type=float, help="weight of the embedding L2 term"),
+    _option("feature_decay", CHECKED, type=float, default=0.0,
+            help="VBPR: weight of the L2 term on the feature projection E and the feature "
+                 "bias beta' (the VBPR paper's lambda_E; 0: off)"),
     _option("lambda_m", CHECKED, type=float,
             help="MCLN: weight of the image branch in the ranking score"),
     _option("n_mca", CHECKED, type=int, help="MCLN: number of counterfactual learning layers"),
@@ -250,3 +253,12 @@ def resumable_options():
 def hyperparameters(args):
     """The run's recorded settings, for results.json and checkpoints."""
     return {name: getattr(args, name) for name in recorded_options()}
+
+
+def changed_settings(recorded, current, free=()):
+    """Names of the settings, other than ``free``, in which ``current`` differs from the
+    ``recorded`` ones of a run. A setting the record lacks comes from a flag added after the
+    run was written: the run computed what that flag's default computes."""
+    defaults = {option.name: option.kwargs.get("default") for option in OPTIONS}
+    return sorted(key for key in set(recorded) | set(current)
+                  if key not in free and recorded.get(key, defaults.get(key)) != current.get(key))

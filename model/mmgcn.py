@@ -56,7 +56,7 @@ def leaky_relu(x):
 class MMGCN(Recommender):
     """Multi-modal Graph Convolution Network; see the module docstring."""
     Config = config_record("MMGCNConfig", embed_size=64, lr=0.001, batch_size=2048,
-                           n_layers=2, decay=1e-3)
+                           n_layers=2, decay=1e-2)
 
     @classmethod
     def feature_modalities(cls, config, modalities):

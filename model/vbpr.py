@@ -30,8 +30,8 @@ from model.ranking import inner_product_ranking
 
 class VBPR(Recommender):
     """Visual Bayesian Personalised Ranking over every feature modality of the data."""
-    Config = config_record("VBPRConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-3,
-                           feature_decay=0.0)
+    Config = config_record("VBPRConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-1,
+                           feature_decay=1e-2)
 
     @classmethod
     def feature_modalities(cls, config, modalities):

@@ -19,7 +19,7 @@ SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
 def hyperparameters(**overrides):
     values = dict(embed_size=8, lr=0.01, batch_size=4, n_layers=2, decay=0.1, lambda_m=0.3,
-                  n_mca=2, adj_b=0.4, modalities="image,text")
+                  n_mca=2, adj_b=0.4, modalities="image,text", feature_decay=0.0)
     values.update(overrides)
     return types.SimpleNamespace(**values)
 

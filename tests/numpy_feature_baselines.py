@@ -46,7 +46,7 @@ class VBPRReference(object):
                            w["item_embedding"][pos], w["item_bias"][pos],
                            w["item_embedding"][neg], w["item_bias"][neg])
         emb = self.hp.decay * reg / self.hp.batch_size
-        emb += getattr(self.hp, "feature_decay", 0.0) * half_squares(w["feature_projection"], w["feature_bias"])
+        emb += self.hp.feature_decay * half_squares(w["feature_projection"], w["feature_bias"])
         return mf + emb, mf, emb
 
 

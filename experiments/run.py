@@ -20,7 +20,8 @@ from experiments import catalogue
 from experiments.local import run_local
 from experiments.machine import describe_features
 from experiments.progress import Progress
-from experiments.runs import STOPPED_FILE, main_arguments, main_trainer, plan_runs
+from experiments.runs import (STOPPED_FILE, main_arguments, main_trainer, plan_runs,
+                              reuse_finished_twins)
 from experiments.summary import duration, write_summary
 from utility.errors import InputError, exit_on_input_error
 
@@ -52,6 +53,9 @@ def build_parser():
     add("--configs", help="comma-separated subset of the configurations to run (the "
                           "summary still covers every configuration with finished runs)")
     add("--data_path", default="Data", help="folder holding the datasets (default Data)")
+    add("--no_reuse", action="store_true",
+        help="train every run, even one whose settings and seed another experiment under "
+             "--out has already finished (by default that run is copied)")
     add("--ray_address", default=None,
         help="with --backend ray: the cluster to join (default: start a local instance)")
     add("--asha", action="store_true",
@@ -147,9 +151,14 @@ def execute(options, forwarded, argv, trainer=None):
     trainer = trainer or main_trainer()
     runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
                      threads, trainer)
+    reused = []
+    if not options.no_reuse:
+        runs, reused = reuse_finished_twins(runs, options.out, options.dataset, trainer)
     todo = [r for r in runs if r.state != "finished"]
     progress = Progress("%s/%s" % (options.name, options.dataset), len(todo),
                         options.workers)
+    for line in reused:
+        progress.note(line)
     progress.note("%d runs (%d configurations x %d seeds): %d finished, %d to train, "
                   "%d threads each, %d at once" % (len(runs), len(runs) // len(seeds),
                                                    len(seeds), len(runs) - len(todo),

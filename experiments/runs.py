@@ -3,13 +3,17 @@
 A run is an ordinary ``main.py`` training in ``<out>/NAME/D/<config>/seed-S/``; every run is
 started with ``--resume``, so an interrupted one continues from its last checkpoint and a
 new one starts from scratch. A run is finished when its results.json exists and records
-the settings this call asks for.
+the settings this call asks for. A new run whose exact settings and seed another experiment
+under the same ``--out`` has already finished (MCLN's full model is a row of Table 2, 3, 4
+and 5 alike) is copied from there instead of trained again.
 """
 import collections
 import contextlib
+import glob
 import io
 import json
 import os
+import shutil
 import sys
 
 from utility.errors import InputError
@@ -104,3 +108,41 @@ def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
             runs.append(Run(config, seed, directory, argv,
                             state(directory, trainer.hyperparameters(argv))))
     return runs
+
+
+def finished_twin(out_root, dataset, run, trainer):
+    """A finished run elsewhere under ``out_root`` (any experiment, any configuration) that
+    recorded the settings ``run`` asks for, seed included; None if there is none."""
+    expected = trainer.hyperparameters(run.argv)
+    pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, "results.json")
+    for path in sorted(glob.glob(pattern)):
+        candidate = os.path.dirname(path)
+        if os.path.abspath(candidate) == os.path.abspath(run.directory) or os.path.exists(
+                os.path.join(candidate, STOPPED_FILE)):  # ASHA cut it short
+            continue
+        try:
+            if state(candidate, expected) == "finished":
+                return candidate
+        except InputError:  # other settings
+            continue
+    return None
+
+
+def reuse_finished_twins(runs, out_root, dataset, trainer):
+    """(``runs`` with each new run that has a finished twin copied from it and finished,
+    a line per copy)."""
+    planned, lines = [], []
+    for run in runs:
+        twin = finished_twin(out_root, dataset, run, trainer) if run.state == "new" else None
+        if twin is None:
+            planned.append(run)
+            continue
+        partial = run.directory + ".copying"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(twin, partial)
+        shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
+        os.rename(partial, run.directory)
+        lines.append("reused %s seed %d: the same settings finished in %s" % (
+            run.config.name, run.seed, os.path.relpath(twin, out_root)))
+        planned.append(run._replace(state="finished"))
+    return planned, lines

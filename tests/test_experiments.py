@@ -273,6 +273,38 @@ def test_finished_runs_are_skipped_and_settings_checked(tmp_path, capsys):
         ["started base seed 0 (exten"]
 
 
+def test_a_run_finished_by_another_experiment_is_copied_not_trained(tmp_path, capsys):
+    """Table 4's full model is Table 3's: same flags, same seed, so it is reused."""
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    common = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities", "image")
+    assert run_main(common, trainer) == 0
+    capsys.readouterr()
+    table4 = ["table4"] + common[1:]
+    assert run_main(table4, trainer) == 0
+    printed = capsys.readouterr().out
+    assert [l.split("] ")[1].split(" (")[0] for l in printed.splitlines() if "] started " in l] \
+        == ["started no_intra seed 0", "started no_inter seed 0"]
+    assert "reused full seed 0: the same settings finished in %s" % os.path.join(
+        "table3", "tiny", "full", "seed-0") in printed
+    copied = tmp_path / "out" / "table4" / "tiny" / "full" / "seed-0"
+    original = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0"
+    assert (copied / "results.json").read_text() == (original / "results.json").read_text()
+    assert (copied / "checkpoints" / "epoch.txt").read_text() == "3"
+    assert read_csv(str(tmp_path / "out" / "table4" / "tiny" / "summary.csv"))["full"][
+        "n"] == "1"
+    # Another seed has no twin; --no_reuse trains even where one exists.
+    assert run_main(table4 + ["--seeds", "1", "--configs", "full"], trainer) == 0
+    assert "reused" not in capsys.readouterr().out
+    assert run_main(["table4"] + runner_args("x", tmp_path / "data", tmp_path / "out2",
+                                             "--modalities", "image")[1:], trainer) == 0
+    assert run_main(["table3"] + runner_args("x", tmp_path / "data", tmp_path / "out2",
+                                             "--modalities", "image", "--no_reuse")[1:],
+                    trainer) == 0
+    printed = capsys.readouterr().out
+    assert "reused" not in printed and "started full seed 0" in printed
+
+
 def runner_script(tmp_path, argv):
     """A process running the runner with the stand-in trainer; it prints whether ray was
     imported once it is done."""

@@ -120,11 +120,10 @@ def expected_dataset(files):
             raise Invalid
         test = pairs_of(files["test.txt"], skip_unparsable=True)
         valid = pairs_of(files["validation.txt"], skip_unparsable=False)
-        n_users = 1 + max(list(train) + [user for user, _ in test])
+        held_out = test + valid  # both count, as train does
+        n_users = 1 + max(list(train) + [user for user, _ in held_out])
         n_items = 1 + max([item for items in train.values() for item in items]
-                          + [item for _, item in test])
-        if any(user >= n_users or item >= n_items for user, item in valid):
-            raise Invalid
+                          + [item for _, item in held_out])
         features = {modality: features_of(files[name], n_items)
                     for modality, name in MODALITIES.items()}
     except Invalid:

@@ -20,7 +20,8 @@ from helpers import REPO, random_dataset
 from utility import atomic
 from utility import checkpoint as checkpoint_module
 from utility.atomic import DiskFullError, is_temporary, write_json_atomically
-from utility.checkpoint import KILL_HOOK, SAVE_STAGES, Checkpoints, restore_variables
+from utility.checkpoint import (KILL_HOOK, SAVE_STAGES, WAIT_HOOK, Checkpoints,
+                                restore_variables)
 from utility.errors import INTERRUPTED_STATUS, InputError
 from utility.make_demo import make_demo
 from utility.parser import parse_args
@@ -158,7 +159,10 @@ def test_sigkill_in_training_then_ctrl_c_then_a_damaged_checkpoint(data_path, un
     process.kill()
     process.communicate()
 
-    process = subprocess.Popen(argv + ["--resume"], cwd=REPO, env=child_env(),
+    # The resumed run waits after its third save (epoch 3 or 4), so that Ctrl-C finds it
+    # running however late this process reads its output.
+    process = subprocess.Popen(argv + ["--resume"], cwd=REPO,
+                               env=child_env({WAIT_HOOK: "after_last:3"}),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                universal_newlines=True)
     for line in process.stdout:  # two states saved at least: one to fall back to

@@ -25,6 +25,7 @@ import random
 import re
 import shutil
 import signal
+import time
 
 import numpy as np
 
@@ -41,9 +42,13 @@ MODEL_PREFIX = "model"
 STATE_KEYS = ("epoch", "history", "hyperparameters")
 STATE_NAME = re.compile(r"^epoch-\d{6}$")
 
-# Test hook: MCLN_TEST_KILL_AT=<stage>:<n> SIGKILLs the process the n-th time a save
-# reaches <stage>, so that tests can stop a save at each of its steps.
+# Test hooks: MCLN_TEST_KILL_AT=<stage>:<n> SIGKILLs the process the n-th time a save
+# reaches <stage>, so that tests can stop a save at each of its steps;
+# MCLN_TEST_WAIT_AT=<stage>:<n> makes it wait there instead, so that a signal a test sends
+# surely finds it running.
 KILL_HOOK = "MCLN_TEST_KILL_AT"
+WAIT_HOOK = "MCLN_TEST_WAIT_AT"
+WAIT_SECONDS = 600
 SAVE_STAGES = ("tf_files", "state_json", "manifest", "before_rename", "after_rename",
                "before_best", "after_best", "before_last", "after_last")
 
@@ -209,15 +214,19 @@ def kill_this_process():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def kill_point():
-    """(stage, n) from MCLN_TEST_KILL_AT, or None when it is not set."""
-    setting = os.environ.get(KILL_HOOK)
+def wait_for_a_signal():
+    time.sleep(WAIT_SECONDS)
+
+
+def kill_point(hook=KILL_HOOK):
+    """(stage, n) from the test hook ``hook``, or None when it is not set."""
+    setting = os.environ.get(hook)
     if not setting:
         return None
     stage, _, count = setting.partition(":")
     if stage not in SAVE_STAGES or not count.isdigit() or int(count) < 1:
         raise ValueError("%s must be <stage>:<n> with n >= 1 and a stage among %s, got %r"
-                         % (KILL_HOOK, ", ".join(SAVE_STAGES), setting))
+                         % (hook, ", ".join(SAVE_STAGES), setting))
     return stage, int(count)
 
 
@@ -229,7 +238,7 @@ class Checkpoints(object):
         self.directory = os.path.join(out_dir, "checkpoints")
         self.log = log
         self._saver = None
-        self._arrivals = {}  # save stage -> times reached, for the kill hook
+        self._arrivals = {}  # (test hook, save stage) -> times reached while the hook is set
 
     def _saver_for(self, session):
         if self._saver is None:  # every global variable: model, Adam slots, beta powers
@@ -251,12 +260,13 @@ class Checkpoints(object):
         return None if name is None else os.path.join(self.directory, name, MODEL_PREFIX)
 
     def _reached(self, stage):
-        point = kill_point()
-        if point is None or point[0] != stage:
-            return
-        self._arrivals[stage] = self._arrivals.get(stage, 0) + 1
-        if self._arrivals[stage] == point[1]:
-            kill_this_process()
+        for hook, act in ((KILL_HOOK, kill_this_process), (WAIT_HOOK, wait_for_a_signal)):
+            point = kill_point(hook)
+            if point is None or point[0] != stage:
+                continue
+            self._arrivals[hook, stage] = self._arrivals.get((hook, stage), 0) + 1
+            if self._arrivals[hook, stage] == point[1]:
+                act()
 
     def save(self, session, state, best):
         """Write ``state`` (a JSON-able dict with ``epoch``) and the graph's variables as the

@@ -153,7 +153,7 @@ def execute(options, forwarded, argv, trainer=None):
                      threads, trainer)
     reused = []
     if not options.no_reuse:
-        runs, reused = reuse_finished_twins(runs, options.out, options.dataset, trainer)
+        runs, reused = reuse_finished_twins(runs, options.out, options.dataset)
     todo = [r for r in runs if r.state != "finished"]
     progress = Progress("%s/%s" % (options.name, options.dataset), len(todo),
                         options.workers)

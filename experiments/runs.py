@@ -20,8 +20,9 @@ from utility.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# config: catalogue.Config; argv: main.py's flags; state: new | resume | extend | finished.
-Run = collections.namedtuple("Run", "config seed directory argv state")
+# config: catalogue.Config; argv: main.py's flags; settings: what the run's results.json
+# records under "hyperparameters"; state: new | resume | extend | finished.
+Run = collections.namedtuple("Run", "config seed directory argv settings state")
 # command: the argv prefix that trains one run; hyperparameters(argv): what that run's
 # results.json records under "hyperparameters".
 Trainer = collections.namedtuple("Trainer", "command hyperparameters")
@@ -105,15 +106,15 @@ def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
         for config in configs:
             directory = os.path.join(out_dir, config.name, "seed-%d" % seed)
             argv = run_argv(base_argv, config, seed, directory, threads)
-            runs.append(Run(config, seed, directory, argv,
-                            state(directory, trainer.hyperparameters(argv))))
+            settings = trainer.hyperparameters(argv)
+            runs.append(Run(config, seed, directory, argv, settings,
+                            state(directory, settings)))
     return runs
 
 
-def finished_twin(out_root, dataset, run, trainer):
+def finished_twin(out_root, dataset, run):
     """A finished run elsewhere under ``out_root`` (any experiment, any configuration) that
     recorded the settings ``run`` asks for, seed included; None if there is none."""
-    expected = trainer.hyperparameters(run.argv)
     pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, "results.json")
     for path in sorted(glob.glob(pattern)):
         candidate = os.path.dirname(path)
@@ -121,19 +122,19 @@ def finished_twin(out_root, dataset, run, trainer):
                 os.path.join(candidate, STOPPED_FILE)):  # ASHA cut it short
             continue
         try:
-            if state(candidate, expected) == "finished":
+            if state(candidate, run.settings) == "finished":
                 return candidate
         except InputError:  # other settings
             continue
     return None
 
 
-def reuse_finished_twins(runs, out_root, dataset, trainer):
+def reuse_finished_twins(runs, out_root, dataset):
     """(``runs`` with each new run that has a finished twin copied from it and finished,
     a line per copy)."""
     planned, lines = [], []
     for run in runs:
-        twin = finished_twin(out_root, dataset, run, trainer) if run.state == "new" else None
+        twin = finished_twin(out_root, dataset, run) if run.state == "new" else None
         if twin is None:
             planned.append(run)
             continue

@@ -218,7 +218,7 @@ def wait_for_a_signal():
     time.sleep(WAIT_SECONDS)
 
 
-def kill_point(hook=KILL_HOOK):
+def hook_point(hook):
     """(stage, n) from the test hook ``hook``, or None when it is not set."""
     setting = os.environ.get(hook)
     if not setting:
@@ -261,7 +261,7 @@ class Checkpoints(object):
 
     def _reached(self, stage):
         for hook, act in ((KILL_HOOK, kill_this_process), (WAIT_HOOK, wait_for_a_signal)):
-            point = kill_point(hook)
+            point = hook_point(hook)
             if point is None or point[0] != stage:
                 continue
             self._arrivals[hook, stage] = self._arrivals.get((hook, stage), 0) + 1
@@ -412,10 +412,10 @@ class Checkpoints(object):
         saved, current = state["hyperparameters"], hyperparameters(args)
         changed = changed_settings(saved, current, free=resumable_options())
         if changed:
+            key = changed[0]
             raise InputError("--resume: %s was written with --%s %s, this run has %s; "
                              "resume with the same settings" % (
-                                 self.directory, changed[0], saved.get(changed[0]),
-                                 current.get(changed[0])))
+                                 self.directory, key, saved.get(key), current.get(key)))
         if state["epoch"] > args.epochs:
             raise InputError("--resume: %s is at epoch %d, beyond --epochs %d"
                              % (self.directory, state["epoch"], args.epochs))

@@ -54,10 +54,10 @@ def child_env(extra=None):
     return dict(os.environ, **dict(QUIET_TF, **(extra or {})))
 
 
-def start(argv):
+def start(argv, env=None):
     """main.py in a child process whose stdout we read line by line."""
     with open(os.devnull, "w") as stderr:
-        return subprocess.Popen(argv, cwd=REPO, env=child_env(), stdout=subprocess.PIPE,
+        return subprocess.Popen(argv, cwd=REPO, env=child_env(env), stdout=subprocess.PIPE,
                                 stderr=stderr, universal_newlines=True)
 
 
@@ -153,14 +153,16 @@ def test_sigkill_in_training_then_ctrl_c_then_a_damaged_checkpoint(data_path, un
     The run still ends as the uninterrupted one."""
     out = tmp_path / "out"
     argv = command(data_path, out)
-    process = start(argv)
+    # Each child waits after a given save (MCLN_TEST_WAIT_AT), so that a signal finds it
+    # running however late this process reads its output: the first after its second save
+    # (the kill lands in epochs 1-2 or in that wait), ...
+    process = start(argv, {WAIT_HOOK: "after_last:2"})
     if wait_for_line(process, "Epoch 1 "):
         time.sleep(random.Random(7).uniform(0.0, 0.2))
     process.kill()
     process.communicate()
 
-    # The resumed run waits after its third save (epoch 3 or 4), so that Ctrl-C finds it
-    # running however late this process reads its output.
+    # ... the resumed one after its third (epoch 3, 4 or 5), past the "Epoch 3" line.
     process = subprocess.Popen(argv + ["--resume"], cwd=REPO,
                                env=child_env({WAIT_HOOK: "after_last:3"}),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -8,8 +8,8 @@ best checkpoint. See docs/using-a-model.md for serving it.
 """
 import argparse
 
-from utility.errors import exit_on_input_error
-from utility.recommend import add_run_arguments
+from utility.common.errors import exit_on_input_error
+from utility.serve.recommend import add_run_arguments
 
 
 def build_parser():
@@ -28,7 +28,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # Imported once the flags are known to be good: --help answers before TensorFlow starts.
-    from utility.export import export
+    from utility.serve.export import export
     path, checkpoint = export(args.run, args.export_dir, args.checkpoint, args.data_path,
                               args.version)
     print("exported %s as SavedModel %s (signature serving_default)" % (checkpoint, path))

@@ -7,7 +7,7 @@
 
 By default (faithful mode) it trains and reports as the release does. --valid selects the
 epoch on validation.txt, --eval_protocol full|both adds full ranking, and --resume
-continues from <out_dir>/checkpoints (see utility/evaluation.py and utility/checkpoint.py).
+continues from <out_dir>/checkpoints (see utility/evaluation/evaluator.py and utility/run/checkpoint.py).
 """
 import os
 import sys
@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from utility.checkpoint import interruption_message
-from utility.errors import InputError, Interrupted, exit_on_input_error
-from utility.parser import parse_args
-from utility.run_lock import RunLock
+from utility.run.checkpoint import interruption_message
+from utility.common.errors import InputError, Interrupted, exit_on_input_error
+from utility.config.flags import parse_args
+from utility.run.run_lock import RunLock
 
 HOW_TO_GET_DATA = {
     "Art": "python -m utility.prepare_data art",
@@ -31,8 +31,8 @@ HOW_TO_GET_DATA = {
 def load(args, cls, config):
     """The dataset to train on (with --valid, validation items out of train) and the
     adjacency the model propagates on (None for models without a graph)."""
-    from utility.build import load_adjacency
-    from utility.load_data import load_dataset, without_validation
+    from utility.run.build import load_adjacency
+    from utility.data.load import load_dataset, without_validation
     if not os.path.isdir(args.data_dir):
         hint = HOW_TO_GET_DATA.get(args.folder)
         raise InputError("dataset folder %s not found; %s" % (
@@ -47,7 +47,7 @@ def load(args, cls, config):
 def train_epoch(session, model, sampler, description="training"):
     """One epoch of Adam steps (a progress bar on a terminal); returns the summed loss and
     its parts, in print order."""
-    from utility.progress import progress
+    from utility.common.progress import progress
     training = model.training
     fetches = [training.loss] + list(training.parts.values())
     totals = np.zeros(len(fetches))
@@ -61,8 +61,8 @@ def train_epoch(session, model, sampler, description="training"):
 
 def training_state(args, history, sampler):
     """What, besides the variables, determines the rest of the run (for --resume)."""
-    from utility.checkpoint import numpy_rng_state, python_rng_state
-    from utility.parser import hyperparameters
+    from utility.run.checkpoint import numpy_rng_state, python_rng_state
+    from utility.config.flags import hyperparameters
     return {"epoch": history[-1]["epoch"], "history": history,
             "hyperparameters": hyperparameters(args),
             "sampler_rng": numpy_rng_state(sampler.rng), "python_rng": python_rng_state()}
@@ -71,7 +71,7 @@ def training_state(args, history, sampler):
 def restore(args, checkpoints, session, model, sampler):
     """The history to continue from: a resumed run's (its variables and RNG states restored),
     else empty (variables from --init_checkpoint if given)."""
-    from utility.checkpoint import restore_variables, set_numpy_rng_state, set_python_rng_state
+    from utility.run.checkpoint import restore_variables, set_numpy_rng_state, set_python_rng_state
     resumed = checkpoints.load_last(args) if args.resume else None
     if resumed:
         checkpoints.restore_last(session)  # model, Adam slots and beta powers
@@ -93,15 +93,15 @@ def run(args, on_evaluation=None):
     ``on_evaluation(record)`` is called after every evaluation with its history record.
     """
     # Imported here, once the flags are known to be good: TensorFlow takes seconds to start.
-    from utility.tf_setup import quiet_tensorflow
+    from utility.run.tf_setup import quiet_tensorflow
     quiet_tensorflow(args.tf_log)  # before TensorFlow's import, which reads the log level
-    from utility.build import model_and_config, start
-    from utility.checkpoint import Checkpoints
-    from utility.evaluation import Evaluator
-    from utility.monitor import RunMonitor
-    from utility.report import epoch_line, metrics_text, summarise, write_results
-    from utility.sampler import TrainSampler
-    from utility.selection import Selection
+    from utility.run.build import model_and_config, start
+    from utility.run.checkpoint import Checkpoints
+    from utility.evaluation.evaluator import Evaluator
+    from utility.watch.monitor import RunMonitor
+    from utility.evaluation.report import epoch_line, metrics_text, summarise, write_results
+    from utility.data.sampler import TrainSampler
+    from utility.evaluation.selection import Selection
 
     begin = time.time()
     cls, config = model_and_config(args)

@@ -9,9 +9,9 @@ best checkpoint is used unless --checkpoint names another. See docs/using-a-mode
 import argparse
 import sys
 
-from utility.errors import exit_on_input_error
+from utility.common.errors import exit_on_input_error
 # TensorFlow-free at import: --help and bad requests answer before TensorFlow starts.
-from utility.recommend import FORMATS, add_run_arguments, parse_user_ids, read_user_file, recommend
+from utility.serve.recommend import FORMATS, add_run_arguments, parse_user_ids, read_user_file, recommend
 
 
 def build_parser():

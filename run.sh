@@ -54,7 +54,7 @@ case "$target" in
   demo)
     [ -f "$DATA_PATH/demo/train.txt" ] || "$py" -m utility.make_demo --out "$DATA_PATH/demo" ;;
   amazon|beauty|art|taobao)
-    folder="$("$py" -c "from utility.parser import PRESETS; print(PRESETS['$target']['folder'])")"
+    folder="$("$py" -c "from utility.config.flags import PRESETS; print(PRESETS['$target']['folder'])")"
     [ -f "$DATA_PATH/$folder/train.txt" ] \
       || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" ;;
   *)

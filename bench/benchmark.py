@@ -15,7 +15,7 @@ What is measured:
   for synthetic data, the adjacency build only (there is no text to parse);
 * training: ``--warmup`` steps, then ``--steps`` timed steps (sampling + one session call,
   as main.py runs them); the median is the step time, steps_per_epoch x step the epoch time;
-* evaluation: utility.evaluation.evaluate on ``--eval_users`` test users (cache refresh plus
+* evaluation: utility.evaluation.evaluator.evaluate on ``--eval_users`` test users (cache refresh plus
   100 candidates per user, ``--eval_users_per_call`` users per call), scaled to all test
   users as refresh + scoring x all / timed;
 * FLOPs per step from the shapes (bench/flops.py), achieved GFLOP/s = FLOPs / step time,
@@ -57,19 +57,19 @@ def bench_parser():
 
 
 def parse(argv=None):
-    """Bench flags, plus main.py's flags and presets (utility.parser) for the rest."""
+    """Bench flags, plus main.py's flags and presets (utility.config.flags) for the rest."""
     argv = list(sys.argv[1:] if argv is None else argv)
     bench_args, rest = bench_parser().parse_known_args(argv)
     if bench_args.help:
         bench_parser().print_help()
         print("\nplus every flag of main.py:")
-        from utility.parser import build_parser
+        from utility.config.flags import build_parser
         build_parser().print_help()
         sys.exit(0)
     if bench_args.synthetic and not any(a == "--dataset" or a.startswith("--dataset=")
                                         for a in rest):
         rest += ["--dataset", "amazon"]  # the release's Beauty hyperparameters
-    from utility.parser import parse_args
+    from utility.config.flags import parse_args
     args = parse_args(rest)
     for key, value in vars(bench_args).items():
         setattr(args, key, value)
@@ -78,10 +78,10 @@ def parse(argv=None):
 
 def run(args):
     if args.xla:
-        from utility.session import enable_xla_flags
+        from utility.run.session import enable_xla_flags
         enable_xla_flags()  # before TF creates any session, or the flag is ignored
     import tensorflow.compat.v1 as tf
-    from utility.sampler import TrainSampler
+    from utility.data.sampler import TrainSampler
 
     results = {"machine": machine(), "tensorflow": tf.__version__, "code": code_version(),
                "data": args.synthetic and "synthetic " + args.synthetic or args.data_dir}

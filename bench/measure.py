@@ -28,7 +28,7 @@ def silent(*_):
 def load_real(args):
     """Cold and warm load of a dataset folder, on a temporary copy (the original's cache is
     left alone). Returns (dataset, adjacency, timings)."""
-    from utility.load_data import cached_adjacency, load_dataset
+    from utility.data.load import cached_adjacency, load_dataset
     if not os.path.isdir(args.data_dir):
         sys.exit("error: dataset folder %s not found" % args.data_dir)
     scratch = tempfile.mkdtemp(prefix="mcln-bench-")
@@ -51,7 +51,7 @@ def load_real(args):
 
 def load_synthetic(args):
     from bench.synthetic import make_synthetic, parse_size
-    from utility.load_data import normalized_adjacency
+    from utility.data.load import normalized_adjacency
     size = parse_size(args.synthetic)
     start = time.time()
     dataset = make_synthetic(seed=args.synthetic_seed, **size)
@@ -74,7 +74,7 @@ def roofline(threads, size, repeats, passes=3):
     run is the one least disturbed by other processes.
     """
     import tensorflow.compat.v1 as tf
-    from utility.session import make_session
+    from utility.run.session import make_session
     scale = size / 2048.0
     graph = tf.Graph()
     products, shapes = {}, {}
@@ -109,8 +109,8 @@ def roofline(threads, size, repeats, passes=3):
 
 def build(args, dataset, adjacency):
     """Build the model of ``args`` on ``dataset`` as main.py does: (model, session, timings)."""
-    from utility.build import build_graph, data_shape, model_and_config
-    from utility.session import make_session
+    from utility.run.build import build_graph, data_shape, model_and_config
+    from utility.run.session import make_session
     cls, config = model_and_config(args)
     start = time.time()
     graph, model, init = build_graph(cls, config, data_shape(dataset, adjacency), args.seed)
@@ -127,7 +127,7 @@ def build(args, dataset, adjacency):
 
 
 def time_training(args, model, session, sampler):
-    from utility.session import xla_cluster_count
+    from utility.run.session import xla_cluster_count
 
     def feed():
         return model.training_feed(sampler.sample())
@@ -172,8 +172,8 @@ def time_training(args, model, session, sampler):
 
 
 def time_evaluation(args, model, session, dataset):
-    from utility.evaluation import HeldOut, evaluate, sampled_candidates, sampled_ranks
-    from utility.metrics import rank_metrics
+    from utility.evaluation.evaluator import HeldOut, evaluate, sampled_candidates, sampled_ranks
+    from utility.evaluation.metrics import rank_metrics
     users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
                                            np.random.RandomState(args.seed + 1))
     total = len(users)

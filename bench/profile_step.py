@@ -37,7 +37,7 @@ def training_call(model, sampler):
 
 def evaluation_call(session, model, dataset, users_per_call):
     """(fetches, feed function) of one scoring call of ``users_per_call`` test users."""
-    from utility.evaluation import HeldOut, sampled_candidates
+    from utility.evaluation.evaluator import HeldOut, sampled_candidates
     users, candidates = sampled_candidates(HeldOut.test_split_of(dataset),
                                            np.random.RandomState(1))
     session.run(model.ranking.refresh)
@@ -59,10 +59,10 @@ def main(argv=None):
             top, runs = (value, runs) if flag == "--top" else (top, value)
     args = parse(argv)
     if args.xla:
-        from utility.session import enable_xla_flags
+        from utility.run.session import enable_xla_flags
         enable_xla_flags()
     import tensorflow.compat.v1 as tf
-    from utility.sampler import TrainSampler
+    from utility.data.sampler import TrainSampler
     dataset, adjacency, _ = (load_synthetic if args.synthetic else load_real)(args)
     sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
     model, session, _ = build(args, dataset, adjacency)

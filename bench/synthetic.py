@@ -6,8 +6,8 @@ may repeat an item, as real ones can. Every user gets one test item outside its 
 """
 import numpy as np
 
-from utility.load_data import Dataset
-from utility.sampler import sample_excluding
+from utility.data.load import Dataset
+from utility.data.sampler import sample_excluding
 
 POPULARITY_EXPONENT = 0.8  # item of popularity rank r is drawn with weight (r + 10)^-0.8
 ACTIVITY_SIGMA = 1.0  # user activity weights are lognormal
@@ -29,7 +29,7 @@ def parse_size(text):
 
 
 def make_synthetic(users, items, interactions, image_dim, text_dim=None, seed=0):
-    """A ``utility.load_data.Dataset`` with exactly ``interactions`` train entries."""
+    """A ``utility.data.load.Dataset`` with exactly ``interactions`` train entries."""
     if interactions < users:
         raise ValueError("need at least one train entry per user (%d < %d)"
                          % (interactions, users))

@@ -17,8 +17,8 @@ import numpy as np
 
 
 def build(tf, dataset, adjacency, hp, xla, threads):
-    from utility.build import build_graph, data_shape, model_and_config
-    from utility.session import make_session
+    from utility.run.build import build_graph, data_shape, model_and_config
+    from utility.run.session import make_session
     cls, config = model_and_config(hp)
     graph, model, init = build_graph(cls, config, data_shape(dataset, adjacency), 7)
     with graph.as_default():
@@ -41,15 +41,15 @@ def main(argv=None):
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    from utility.session import enable_xla_flags, xla_cluster_count
+    from utility.run.session import enable_xla_flags, xla_cluster_count
     enable_xla_flags()  # before any session exists in this process
     import tensorflow.compat.v1 as tf
     tf.disable_eager_execution()
     from bench.synthetic import make_synthetic
-    from utility.evaluation import HeldOut, sampled_candidates
-    from utility.load_data import normalized_adjacency
-    from utility.parser import parse_args
-    from utility.sampler import TrainSampler
+    from utility.evaluation.evaluator import HeldOut, sampled_candidates
+    from utility.data.load import normalized_adjacency
+    from utility.config.flags import parse_args
+    from utility.data.sampler import TrainSampler
 
     hp = parse_args(["--dataset", "amazon", "--batch_size", "16", "--embed_size", "8"])
     dataset = make_synthetic(60, 120, 600, 16, 8, seed=3)

@@ -5,8 +5,8 @@ import platform
 import numpy as np
 
 from experiments import paper
-from utility.errors import InputError
-from utility.load_data import feature_source
+from utility.common.errors import InputError
+from utility.data.load import feature_source
 
 
 def _first_value(path, key):
@@ -50,11 +50,11 @@ def describe_features(dataset, data_dir, modalities):
         width = feature_width(data_dir, modality)
         widths.append("%s %s-d" % (modality, width if width is not None else "?"))
     if paper.paper_dataset(dataset):
-        kind = ("entity-bag features built from the public splits by utility/prepare_data.py, "
+        kind = ("entity-bag features built from the public splits by utility/data/prepare.py, "
                 "not the paper's VGG (4,096-d) and sentence2vec (300-d) features: compare our "
                 "configurations with each other, not with the paper's numbers")
     elif dataset.lower() == "demo":
-        kind = "the synthetic demo's features, made by utility/make_demo.py"
+        kind = "the synthetic demo's features, made by utility/data/demo.py"
     else:
         kind = "the dataset's own feature files"
     return "%s (%s in %s)" % (kind, ", ".join(widths), data_dir)

@@ -44,7 +44,7 @@ def _train(argv, epochs=None):
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
     import main
-    from utility.parser import parse_args
+    from utility.config.flags import parse_args
     args = parse_args(argv + (["--epochs", str(epochs)] if epochs is not None else []))
     os.makedirs(args.out_dir, exist_ok=True)
     report = (lambda record: tune.report(_numbers(record))) if epochs is None else None

@@ -23,7 +23,7 @@ from experiments.progress import Progress
 from experiments.runs import (STOPPED_FILE, main_arguments, main_trainer, plan_runs,
                               reuse_finished_twins)
 from experiments.summary import duration, write_summary
-from utility.errors import InputError, exit_on_input_error
+from utility.common.errors import InputError, exit_on_input_error
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -86,7 +86,7 @@ def check_forwarded(forwarded, experiment):
 
 def ensure_data(dataset, data_path):
     """Make or download a preset's data on first use; an unknown dataset is an error."""
-    from utility.parser import PRESETS
+    from utility.config.flags import PRESETS
     preset = PRESETS.get(dataset.lower())
     folder = os.path.join(data_path, preset["folder"] if preset else dataset)
     if os.path.exists(os.path.join(folder, "train.txt")):

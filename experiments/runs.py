@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +37,7 @@ STOPPED_FILE = "stopped.json"
 
 def main_arguments(argv):
     """main.py's parsed flags for ``argv``; its complaints become one InputError line."""
-    from utility.parser import parse_args
+    from utility.config.flags import parse_args
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
@@ -48,7 +48,7 @@ def main_arguments(argv):
 
 
 def main_hyperparameters(argv):
-    from utility.parser import hyperparameters
+    from utility.config.flags import hyperparameters
     return hyperparameters(main_arguments(argv))
 
 
@@ -84,7 +84,7 @@ def state(directory, expected):
         with open(stopped_path) as f:
             stored = dict(stored, epochs=json.load(f)["requested_epochs"])
     expected = _jsonable(expected)
-    from utility.parser import changed_settings
+    from utility.config.flags import changed_settings
     changed = changed_settings(stored, expected, free=CONTINUABLE + PATHS)
     if changed:
         raise InputError("%s was run with other settings (%s); remove it or choose another "

@@ -4,7 +4,7 @@ A model is built from its ``Config`` (a namedtuple of its hyperparameters only) 
 ``DataShape``, inside a graph. It then exposes:
 
 - ``inputs``: the training placeholders (``TrainInputs``), filled by ``training_feed(batch)``
-  from a sampled batch (utility/sampler.py);
+  from a sampled batch (utility/data/sampler.py);
 - ``training``: ``Training(train_op, loss, parts)``, ``parts`` the named terms of the loss in
   print order (``mf_loss``, ``emb_loss``);
 - ``ranking``: ``model.ranking.Ranking(refresh, sampled, full)``, the handles of both

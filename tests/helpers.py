@@ -7,9 +7,9 @@ import types
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from utility.build import load_adjacency, model_and_config, start
-from utility.load_data import load_dataset
-from utility.sampler import Batch
+from utility.run.build import load_adjacency, model_and_config, start
+from utility.data.load import load_dataset
+from utility.data.sampler import Batch
 
 tf.disable_eager_execution()
 

@@ -8,7 +8,7 @@ import sys
 from helpers import REPO
 
 from bench.flops import evaluation_flops, training_forward_flops, training_step_flops
-from utility.make_demo import make_demo
+from utility.data.demo import make_demo
 
 TINY = dict(batch=4, embed_size=2, feature_dims=[3, 5], n_layers=2, n_mca=1, nnz=10)
 
@@ -53,7 +53,7 @@ def test_beauty_step_is_about_72_gflop():
 def graph_def_bytes(n_users, n_items, image_dim, text_dim, nnz):
     from model.base import DataShape
     from model.MCLN import MCLN
-    from utility.build import build_graph
+    from utility.run.build import build_graph
     shape = DataShape(n_users, n_items, {"image": image_dim, "text": text_dim}, nnz)
     graph = build_graph(MCLN, MCLN.Config(), shape, seed=0)[0]
     return graph.as_graph_def().ByteSize()

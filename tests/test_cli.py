@@ -7,7 +7,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from helpers import Built, hyperparameters, random_dataset, run_cli, run_main
-from utility.evaluation import HeldOut, evaluate, sampled_candidates
+from utility.evaluation.evaluator import HeldOut, evaluate, sampled_candidates
 
 SMALL = ["--batch_size", "4", "--embed_size", "8", "--n_layers", "2", "--n_mca", "1",
          "--epochs", "1", "--eval_interval", "1"]

@@ -4,9 +4,9 @@ import tensorflow.compat.v1 as tf
 
 from helpers import random_dataset, write_dataset
 from model.ranking import held_out_rank
-from utility.load_data import Dataset, aligned, load_dataset, normalized_adjacency
-from utility.metrics import rank_metrics
-from utility.sampler import TrainSampler
+from utility.data.load import Dataset, aligned, load_dataset, normalized_adjacency
+from utility.evaluation.metrics import rank_metrics
+from utility.data.sampler import TrainSampler
 
 
 def test_adjacency_on_hand_computed_three_user_graph(tmp_path):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from helpers import Built, hyperparameters, random_dataset
-from utility.errors import InputError
-from utility.evaluation import (HeldOut, evaluate, first_items, read_test_negatives,
+from utility.common.errors import InputError
+from utility.evaluation.evaluator import (HeldOut, evaluate, first_items, read_test_negatives,
                                 sample_test_negatives, write_test_negatives)
 
 

@@ -21,7 +21,7 @@ from experiments.run import main as run_main
 from experiments.runs import Trainer
 from experiments.statistics import aggregate, mean_std
 from experiments.summary import write_summary
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -385,7 +385,7 @@ def test_command_line_errors_are_one_line(argv, message):
 
 
 def make_tiny_demo(folder):
-    from utility.make_demo import make_demo
+    from utility.data.demo import make_demo
     make_demo(folder, seed=0, n_users=40, n_items=100, log=lambda *a: None)
 
 

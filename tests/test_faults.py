@@ -17,17 +17,17 @@ import tensorflow.compat.v1 as tf
 
 import main
 from helpers import REPO, random_dataset
-from utility import atomic
-from utility import checkpoint as checkpoint_module
-from utility.atomic import DiskFullError, is_temporary, write_json_atomically
-from utility.checkpoint import (KILL_HOOK, SAVE_STAGES, WAIT_HOOK, Checkpoints,
+from utility.common import atomic
+from utility.run import checkpoint as checkpoint_module
+from utility.common.atomic import DiskFullError, is_temporary, write_json_atomically
+from utility.run.checkpoint import (KILL_HOOK, SAVE_STAGES, WAIT_HOOK, Checkpoints,
                                 restore_variables)
-from utility.errors import INTERRUPTED_STATUS, InputError
-from utility.make_demo import make_demo
-from utility.parser import parse_args
-from utility.prepare_data import atomic_write
-from utility.report import write_results
-from utility.run_lock import LOCK_FILE, RunLock
+from utility.common.errors import INTERRUPTED_STATUS, InputError
+from utility.data.demo import make_demo
+from utility.config.flags import parse_args
+from utility.data.prepare import atomic_write
+from utility.evaluation.report import write_results
+from utility.run.run_lock import LOCK_FILE, RunLock
 
 EPOCHS = 6
 # 120 users, batches of 16: about 40 steps an epoch, long enough to be killed in.
@@ -386,7 +386,7 @@ def test_init_checkpoint_with_non_finite_weights_is_refused(tmp_path, bad, count
 # ------------------------------------------------------------------------ full disk
 @pytest.fixture
 def full_disk(monkeypatch):
-    """Files opened by utility.atomic take ``room[0]`` bytes, then fail with ENOSPC."""
+    """Files opened by utility.common.atomic take ``room[0]`` bytes, then fail with ENOSPC."""
     room = [10]
     real_open = open
 
@@ -492,7 +492,7 @@ def test_full_disk_while_saving_a_checkpoint_keeps_the_previous(tmp_path, full_d
 
 
 # ------------------------------------------------------------------- one run per folder
-HOLD = ("import os, sys; sys.path.insert(0, %r); from utility.run_lock import RunLock; "
+HOLD = ("import os, sys; sys.path.insert(0, %r); from utility.run.run_lock import RunLock; "
         "RunLock(sys.argv[1]).acquire(); print('held', flush=True); " % REPO)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import Built, hyperparameters, random_dataset, run_cli, run_main
 from numpy_feature_baselines import MMGCNReference, VBPRReference, neighbour_mean_matrix
-from utility.evaluation import HeldOut
+from utility.evaluation.evaluator import HeldOut
 
 BATCH = ([0, 3, 5, 7, 11], [1, 4, 2, 9, 0], [6, 8, 13, 1, 3])
 EVAL_USERS = [2, 7, 0]

@@ -9,7 +9,7 @@ import pytest
 from helpers import Built, hyperparameters, random_dataset, run_main
 from numpy_baselines import (bpr_losses, bprmf_vectors, full_ranking, lightgcn_vectors,
                              ngcf_vectors, symmetric_laplacian)
-from utility.make_demo import make_demo
+from utility.data.demo import make_demo
 
 MODELS = ("bprmf", "lightgcn", "ngcf")
 BATCH = ([0, 3, 5, 7, 11], [1, 4, 2, 9, 0], [6, 8, 13, 1, 3])

@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from data_files import FEATURES, SPLITS, quiet, small_files, snapshot, write_files
-from utility.errors import InputError
-from utility.load_data import MAX_ID, load_dataset
+from utility.common.errors import InputError
+from utility.data.load import MAX_ID, load_dataset
 
 MODALITIES = {"image": "item2imgfeat.txt", "text": "itemtitle2vec.txt"}
 EXAMPLES = {"text": 400, "npy": 120, "cache": 120}  # hypothesis' budgets of valid examples

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from data_files import quiet, small_files, snapshot, write_files
-from utility import load_data
-from utility.errors import InputError
-from utility.load_data import aligned, load_dataset, read_cache
+from utility.data import load as load_data
+from utility.common.errors import InputError
+from utility.data.load import aligned, load_dataset, read_cache
 
 MODALITIES = ["image", "text"]
 

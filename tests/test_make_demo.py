@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from utility.errors import InputError
-from utility.make_demo import IMAGE_DIM, TEXT_DIM, make_demo
+from utility.common.errors import InputError
+from utility.data.demo import IMAGE_DIM, TEXT_DIM, make_demo
 
 N_USERS, N_ITEMS = 600, 400  # small enough to generate and evaluate in well under a second
 DATA_FILES = ["train.txt", "test.txt", "validation.txt", "item2imgfeat.txt", "itemtitle2vec.txt"]

@@ -1,4 +1,4 @@
-"""Tests of utility/mmrec.py: converting a folder in MMRec's layout, on small synthetic data.
+"""Tests of utility/data/mmrec.py: converting a folder in MMRec's layout, on small synthetic data.
 
 The synthetic folder exercises what the real datasets can hold: a repeated train item, two
 test items for one user, a user without train items (MMRec drops its held-out interactions),
@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from utility import mmrec
-from utility.errors import InputError
-from utility.evaluation import HeldOut, full_metric_sums
-from utility.load_data import load_dataset, without_validation
+from utility.data import mmrec
+from utility.common.errors import InputError
+from utility.evaluation.evaluator import HeldOut, full_metric_sums
+from utility.data.load import load_dataset, without_validation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = "userID\titemID\trating\ttimestamp\tx_label\n"

@@ -10,10 +10,10 @@ import types
 import numpy as np
 import pytest
 
-from utility.errors import InputError
-from utility.evaluation import (EVAL_NEGATIVES, Evaluator, HeldOut, negatives_mode,
+from utility.common.errors import InputError
+from utility.evaluation.evaluator import (EVAL_NEGATIVES, Evaluator, HeldOut, negatives_mode,
                                 read_test_negatives, sample_test_negatives)
-from utility.load_data import Dataset
+from utility.data.load import Dataset
 
 TRAIN = {0: [0, 1, 2], 1: [4, 0]}
 HELD_OUT = {0: 3, 1: 1}

@@ -3,7 +3,7 @@ and checkpoints record follows from each option's role."""
 import pytest
 
 from model import MODEL_NAMES
-from utility import parser
+from utility.config import flags as parser
 
 
 def option_names():

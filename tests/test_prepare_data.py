@@ -1,4 +1,4 @@
-"""Tests of utility/prepare_data.py: real splits from the offline mirror, checksums, CLI errors.
+"""Tests of utility/data/prepare.py: real splits from the offline mirror, checksums, CLI errors.
 
 The mirror (a byte copy of part of the public MEGCF repository) lives outside the
 repository at ``<repo>/../shared/data/megcf-mirror``; tests that need it are skipped when it
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from utility import prepare_data
-from utility.errors import InputError
+from utility.data import prepare as prepare_data
+from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIRROR = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "megcf-mirror"))
@@ -300,7 +300,7 @@ def test_written_features_format(tmp_path):
 
 
 def test_feature_writing_reports_progress(tmp_path, monkeypatch):
-    """Long preparation steps go through utility.progress (a bar on a terminal only)."""
+    """Long preparation steps go through utility.common.progress (a bar on a terminal only)."""
     seen = []
 
     def recording(iterable, total, description):

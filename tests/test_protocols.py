@@ -12,15 +12,15 @@ import main
 from helpers import Built, hyperparameters, random_dataset, write_dataset
 from helpers import run_main as cli_main
 from numpy_reference import Reference, normalized_adjacency_dense
-from utility import checkpoint as checkpoint_module
-from utility.checkpoint import Checkpoints, restore_variables
-from utility.errors import InputError
-from utility.evaluation import Evaluator, HeldOut, first_items, full_metrics
-from utility.load_data import cached_adjacency, load_dataset, without_validation
-from utility.make_demo import make_demo
-from utility.parser import metric_names, parse_args
-from utility.sampler import TrainSampler
-from utility.selection import Selection
+from utility.run import checkpoint as checkpoint_module
+from utility.run.checkpoint import Checkpoints, restore_variables
+from utility.common.errors import InputError
+from utility.evaluation.evaluator import Evaluator, HeldOut, first_items, full_metrics
+from utility.data.load import cached_adjacency, load_dataset, without_validation
+from utility.data.demo import make_demo
+from utility.config.flags import metric_names, parse_args
+from utility.data.sampler import TrainSampler
+from utility.evaluation.selection import Selection
 
 QUIET = lambda *args: None
 SMALL = ["--embed_size", "8", "--n_layers", "2", "--n_mca", "1", "--batch_size", "32",

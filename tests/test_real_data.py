@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from helpers import SHARED, run_main
-from utility import load_data, prepare_data
+from utility.data import load as load_data
+from utility.data import prepare as prepare_data
 
 MIRROR = os.path.join(SHARED, "data", "megcf-mirror")
 

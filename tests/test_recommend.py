@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO, random_dataset
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 # BPRMF is written alongside this work: it is tested once it exists.
 MODELS = ["mcln"] + (["bprmf"] if os.path.exists(os.path.join(REPO, "model", "bprmf.py"))
@@ -130,10 +130,10 @@ def evaluation_top_k(directory):
     """The full-ranking evaluation of the run's best checkpoint, rebuilt as main.py builds
     it: (its metrics, test users, their top-K items and scores, known keys of the split)."""
     import main
-    from utility.build import model_and_config, start
-    from utility.checkpoint import restore_variables
-    from utility.evaluation import Evaluator
-    from utility.parser import parse_args
+    from utility.run.build import model_and_config, start
+    from utility.run.checkpoint import restore_variables
+    from utility.evaluation.evaluator import Evaluator
+    from utility.config.flags import parse_args
     results = load_results(directory)
     hyperparameters = results["hyperparameters"]
     args = parse_args(["--dataset", hyperparameters["dataset"], "--model", hyperparameters[
@@ -161,7 +161,7 @@ def by_user(answer):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_recommendations_are_the_full_ranking_evaluations_top_k(runs, outputs, model):
-    from utility.evaluation import full_metric_sums
+    from utility.evaluation.evaluator import full_metric_sums
     directory = runs[0][model]
     metrics, split, top, top_scores, recorded = evaluation_top_k(directory)
     # The rebuilt evaluation is the run's own: its best checkpoint's recorded test metrics.
@@ -193,7 +193,7 @@ def test_known_items_are_excluded_and_held_out_items_are_not(runs, outputs):
     with open(os.path.join(os.path.dirname(directory), "data", "tiny", "test.txt")) as handle:
         held_out = [tuple(map(int, line.split())) for line in handle]
     got = by_user(outputs[0]["mcln"])
-    from utility.recommend import load_run
+    from utility.serve.recommend import load_run
     run = load_run(directory)
     for user, items in train.items():
         targets = {item for who, item in held_out if who == user}
@@ -247,7 +247,7 @@ def test_saved_model_in_a_fresh_process_answers_as_recommend(runs, outputs):
     np.testing.assert_allclose(few["scores"], [got[user][1] for user in users],
                                rtol=1e-5, atol=1e-5)
     # k above the catalogue is clipped to it; the excluded items come last, at -inf.
-    from utility.recommend import load_run
+    from utility.serve.recommend import load_run
     run = load_run(runs[0]["mcln"])
     for row, user in enumerate([7, TWICE_HELD_OUT_USER]):
         excluded = set(run.excluded[run.excluded // N_ITEMS == user] % N_ITEMS)
@@ -285,7 +285,7 @@ def test_the_other_tensorflow_line_reads_the_checkpoint_and_the_saved_model(runs
 
 
 def test_excluded_pairs_follow_each_users_slice():
-    from utility.recommend import excluded_pairs
+    from utility.serve.recommend import excluded_pairs
     excluded = np.array([1, 3, 4, 12, 13, 25, 29])  # user 0: 1 3 4, user 1: 2 3, user 2: 5 9
     assert excluded_pairs(np.array([2, 0, 1, 1, 4]), excluded, 10).tolist() == [
         [0, 5], [0, 9], [1, 1], [1, 3], [1, 4], [2, 2], [2, 3], [3, 2], [3, 3]]
@@ -293,7 +293,7 @@ def test_excluded_pairs_follow_each_users_slice():
 
 
 def test_csv_lists_rank_item_score_per_user():
-    from utility.recommend import Recommendations, as_csv
+    from utility.serve.recommend import Recommendations, as_csv
     result = Recommendations(np.array([4, 1]), np.array([[7, 2], [0, 9]]),
                              np.array([[1.5, -0.25], [3.0, 2.0]], dtype=np.float32), "ckpt")
     assert as_csv(result) == ("user,rank,item,score\n4,1,7,1.5\n4,2,2,-0.25\n"
@@ -301,9 +301,9 @@ def test_csv_lists_rank_item_score_per_user():
 
 
 def test_requests_are_checked(runs, outputs, tmp_path):
-    from utility.recommend import (check_k, checked_users, checkpoint_of, load_run,
+    from utility.serve.recommend import (check_k, checked_users, checkpoint_of, load_run,
                                    parse_user_ids, read_user_file)
-    from utility.export import version_dir
+    from utility.serve.export import version_dir
     directory = runs[0]["mcln"]
     run = load_run(directory)
     assert parse_user_ids(" 3, 17 4\t") == [3, 17, 4]

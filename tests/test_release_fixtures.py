@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import SHARED, Built
-from utility.checkpoint import restore_variables
+from utility.run.checkpoint import restore_variables
 
 FIXTURES = os.path.join(SHARED, "fixtures", "release-tiny")
 

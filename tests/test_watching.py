@@ -9,12 +9,12 @@ import types
 import numpy as np
 import pytest
 
-from utility import plot
-from utility.errors import InputError
-from utility.monitor import RunMonitor
-from utility.progress import TimeLeft, duration_text, evaluated_epochs, progress
-from utility.tensorboard import EVENT_FILE_PATTERN, read_events, tag_of, written_scalars
-from utility.tf_setup import keep_line, stderr_held_back
+from utility.watch import plot
+from utility.common.errors import InputError
+from utility.watch.monitor import RunMonitor
+from utility.common.progress import TimeLeft, duration_text, evaluated_epochs, progress
+from utility.watch.tensorboard import EVENT_FILE_PATTERN, read_events, tag_of, written_scalars
+from utility.run.tf_setup import keep_line, stderr_held_back
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -135,8 +135,8 @@ def test_resumed_run_appends_without_duplicates(tmp_path):
 
 def test_main_run_events_match_its_results_json_and_resume_appends(tmp_path):
     import main
-    from utility.make_demo import make_demo
-    from utility.parser import parse_args
+    from utility.data.demo import make_demo
+    from utility.config.flags import parse_args
     make_demo(str(tmp_path / "demo"), seed=1, n_users=40, n_items=100, log=lambda *a: None)
     out = tmp_path / "run"
 
@@ -308,7 +308,7 @@ def test_held_back_stderr_passes_on_kept_lines_also_on_error(capfd):
 
 QUIET_SCRIPT = """
 import sys, warnings
-from utility.tf_setup import quiet_tensorflow
+from utility.run.tf_setup import quiet_tensorflow
 quiet_tensorflow(sys.argv[1] == "show")
 import tensorflow.compat.v1 as tf
 tf.disable_eager_execution()

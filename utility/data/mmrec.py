@@ -28,8 +28,8 @@ import time
 
 import numpy as np
 
-from utility.atomic import remove_quietly, write_atomically
-from utility.errors import InputError, located
+from utility.common.atomic import remove_quietly, write_atomically
+from utility.common.errors import InputError, located
 
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 SPLITS = ("train", "validation", "test")  # x_label 0, 1, 2

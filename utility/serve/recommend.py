@@ -5,7 +5,7 @@ are every recorded flag: enough to rebuild the model and reload its dataset, and
 ``checkpoints/``, whose best state is restored. Each user is scored against every item;
 the items the full ranking of the test split masks are excluded: the user's train items
 (and, for a ``--valid`` run, its validation items), never its held-out test items, which
-the model never saw (see utility/evaluation.py ``HeldOut``).
+the model never saw (see utility/evaluation/evaluator.py ``HeldOut``).
 
 Everything that can be wrong with the request (run directory, users, K) is checked before
 TensorFlow is imported, so that such errors answer at once.
@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from utility.errors import InputError, located
+from utility.common.errors import InputError, located
 
 RESULTS_FILE = "results.json"
 # What a run directory gives without TensorFlow: the rebuilt flags, the interactions as the
@@ -65,7 +65,7 @@ def run_flags(hyperparameters):
 def run_settings(run_dir, data_path=None):
     """The parsed flags of the run in ``run_dir`` (``data_path`` overrides where its dataset
     folder lives, e.g. when the run was moved to another machine)."""
-    from utility.parser import parse_args
+    from utility.config.flags import parse_args
     path = os.path.join(run_dir, RESULTS_FILE)
     if not os.path.isfile(path):
         raise InputError("%s: not found; --run needs the --out_dir of a finished main.py run"
@@ -90,7 +90,7 @@ def run_settings(run_dir, data_path=None):
 def excluded_keys(dataset):
     """What the test split's full ranking masks, as sorted keys: every known item (train,
     plus validation when it was held out of training) except the user's test items."""
-    from utility.load_data import pair_keys
+    from utility.data.load import pair_keys
     known = dataset.interaction_keys()
     if dataset.validation_held_out:
         known = np.union1d(known, pair_keys(dataset.valid_pairs, dataset.n_items))
@@ -99,7 +99,7 @@ def excluded_keys(dataset):
 
 def trained_dataset(args, modalities):
     """The run's dataset with the features of ``modalities``, as main.py trained on it."""
-    from utility.load_data import load_dataset, without_validation
+    from utility.data.load import load_dataset, without_validation
     dataset = load_dataset(args.data_dir, modalities, log=quiet)
     return without_validation(dataset) if args.valid else dataset
 
@@ -197,7 +197,7 @@ def excluded_pairs(users, excluded, n_items):
 # ----------------------------------------------------------------------- the model
 def checkpoint_of(run_dir, checkpoint=None):
     """The TF checkpoint prefix to restore: ``checkpoint`` if given, else the run's best."""
-    from utility.checkpoint import Checkpoints, checkpoint_prefix
+    from utility.run.checkpoint import Checkpoints, checkpoint_prefix
     if checkpoint is not None:
         prefix = checkpoint_prefix(checkpoint)
         if not os.path.isfile(prefix + ".index"):
@@ -215,8 +215,8 @@ def checkpoint_of(run_dir, checkpoint=None):
 def restored_model(run, checkpoint):
     """The run's model in a new session, its variables restored from ``checkpoint`` (a TF
     prefix) and its evaluation caches (full ranking included) refreshed."""
-    from utility.build import load_adjacency, model_and_config, start
-    from utility.checkpoint import restore_variables
+    from utility.run.build import load_adjacency, model_and_config, start
+    from utility.run.checkpoint import restore_variables
     cls, config = model_and_config(run.args)
     dataset = trained_dataset(run.args, cls.feature_modalities(config, run.args.modality_list))
     adjacency = load_adjacency(run.args.data_dir, dataset, cls, config, log=quiet)

@@ -6,7 +6,7 @@ Usage::
     python -m utility.prepare_data mmrec --source DIR --name NAME [--data_path Data/]
 
 NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``; ``mmrec`` converts a local folder
-in MMRec's layout instead (:mod:`utility.mmrec`). The splits and the per-item entity
+in MMRec's layout instead (:mod:`utility.data.mmrec`). The splits and the per-item entity
 lists come from the public MEGCF repository at a pinned commit; every file is checked against
 its SHA-256 before it is used. ``train.txt``, ``validation.txt`` and ``test.txt`` are kept
 verbatim (they are already in the format the model reads), and so are the raw entity lists
@@ -37,10 +37,10 @@ import urllib.request
 import numpy as np
 import scipy.sparse
 
-from utility.atomic import sha256_of, write_atomically
-from utility.errors import InputError, exit_on_input_error
-from utility.load_data import id_lines, parse_interactions
-from utility.progress import progress
+from utility.common.atomic import sha256_of, write_atomically
+from utility.common.errors import InputError, exit_on_input_error
+from utility.data.load import id_lines, parse_interactions
+from utility.common.progress import progress
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
@@ -98,7 +98,7 @@ def atomic_write(path, write):
     """Call ``write(binary_handle)`` on a temp file next to ``path``; rename it into place.
 
     If ``write`` raises (including an InputError after a failed check), the temp file is
-    removed and ``path`` is left as it was (see utility/atomic.py).
+    removed and ``path`` is left as it was (see utility/common/atomic.py).
     """
     write_atomically(path, write, binary=True)
 
@@ -426,7 +426,7 @@ def main(argv=None):
     """Command-line entry point; see the module docstring."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["mmrec"]:
-        from utility import mmrec  # converts a local folder: none of the fetching below
+        from utility.data import mmrec  # converts a local folder: none of the fetching below
         return mmrec.main(argv[1:])
     parser = _Parser(
         prog="python -m utility.prepare_data",
@@ -435,7 +435,7 @@ def main(argv=None):
     parser.add_argument("name", metavar="NAME",
                         help="dataset: amazon (= beauty), art or taobao; or 'mmrec "
                              "--source DIR --name NAME' to convert a folder in MMRec's "
-                             "layout (see utility/mmrec.py)")
+                             "layout (see utility/data/mmrec.py)")
     parser.add_argument("--mirror", default=None, metavar="DIR_OR_URL",
                         help="local copy laid out as DIR/Data/<name>/<file>, or a base URL "
                              "(default: $%s, else the public GitHub address)" % MIRROR_ENV)

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from utility.errors import InputError, located
+from utility.common.errors import InputError, located
 
 SPLIT_FILES = ("train.txt", "test.txt", "validation.txt")
 FEATURE_STEMS = {"image": "item2imgfeat", "text": "itemtitle2vec"}

@@ -18,7 +18,7 @@ import os
 
 from model import MODEL_NAMES
 from model.variants import VARIANTS, resolve
-from utility.metrics import ordered_names
+from utility.evaluation.metrics import ordered_names
 
 CHECKED, RESUMABLE, RUNTIME = "checked", "resumable", "runtime"
 Option = collections.namedtuple("Option", "name role kwargs")
@@ -125,7 +125,7 @@ PRESETS = {
                    adj_b=0.4, modalities="image,text", epochs=1000, eval_interval=20),
     "taobao": dict(folder="Taobao", n_layers=5, decay=1e-3, lambda_m=0.2, n_mca=4,
                    adj_b=0.3, modalities="image", epochs=500, eval_interval=5),
-    # Small enough to train in minutes on a laptop CPU; see utility/make_demo.py.
+    # Small enough to train in minutes on a laptop CPU; see utility/data/demo.py.
     "demo": dict(folder="demo", n_layers=2, decay=1e-3, lambda_m=0.5, n_mca=1, adj_b=0.4,
                  modalities="image,text", epochs=12, eval_interval=4, batch_size=512,
                  lr=0.005),

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 
-from utility.errors import InputError, exit_on_input_error
+from utility.common.errors import InputError, exit_on_input_error
 
 # Panels: (title, metric name without protocol prefix); the loss panel comes first.
 METRIC_PANELS = (("HR@10", "hit@10"), ("NDCG@10", "ndcg@10"))

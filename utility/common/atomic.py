@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 TEMPORARY_MARK = ".tmp-"
 HASH_CHUNK_BYTES = 1 << 20

@@ -9,9 +9,9 @@ main.py drives one ``RunMonitor``:
 """
 import os
 
-from utility.plot import write_curves
-from utility.progress import TimeLeft
-from utility.tensorboard import RunEvents
+from utility.watch.plot import write_curves
+from utility.common.progress import TimeLeft
+from utility.watch.tensorboard import RunEvents
 
 
 class RunMonitor(object):

@@ -18,12 +18,12 @@ release's do: its exclusion of the test item never fires (reference section 7).
 """
 import numpy as np
 
-from utility.errors import InputError, located
-from utility.load_data import id_lines, pair_keys
-from utility.metrics import rank_metrics
-from utility.progress import progress
-from utility.parser import EVAL_NEGATIVES, FULL_METRICS, NEGATIVES_MODES, negatives_mode
-from utility.sampler import contains, sample_excluding
+from utility.common.errors import InputError, located
+from utility.data.load import id_lines, pair_keys
+from utility.evaluation.metrics import rank_metrics
+from utility.common.progress import progress
+from utility.config.flags import EVAL_NEGATIVES, FULL_METRICS, NEGATIVES_MODES, negatives_mode
+from utility.data.sampler import contains, sample_excluding
 
 # Offsets from --seed of the generators of the sampled negatives (the train sampler uses
 # the seed itself); each split's negatives are drawn once per run.

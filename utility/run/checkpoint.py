@@ -29,11 +29,11 @@ import time
 
 import numpy as np
 
-from utility.atomic import (disk_full, is_disk_full, is_temporary, sha256_of, temporary_path,
+from utility.common.atomic import (disk_full, is_disk_full, is_temporary, sha256_of, temporary_path,
                             write_json_atomically)
-from utility.errors import InputError
-from utility.parser import changed_settings, hyperparameters, resumable_options
-from utility.run_lock import command_line
+from utility.common.errors import InputError
+from utility.config.flags import changed_settings, hyperparameters, resumable_options
+from utility.run.run_lock import command_line
 
 POINTERS = ("best", "last")  # written in this order, so best.json is never behind
 STATE_FILE = "state.json"

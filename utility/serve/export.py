@@ -5,7 +5,7 @@ evaluation caches refreshed, and what the full ranking scores with is read out: 
 table (U x D) and the item vectors (I x D; for MCLN those of the full ranking, where every
 item attends over all items). A new, small graph holds them as variables together with
 the items each user must not be offered (CSR: ``excluded_indptr`` (U + 1), and
-``excluded_items``, the test split's full-ranking mask of utility/recommend.py), and
+``excluded_items``, the test split's full-ranking mask of utility/serve/recommend.py), and
 computes
 
     scores = user_table[user_ids] item_vectors^T,  excluded items -inf,  top-k
@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 SIGNATURE = "serving_default"
 INPUTS = ("user_ids", "k")
@@ -94,7 +94,7 @@ def serving_graph(user_table, item_vectors, indptr, items):
 def save(path, graph, feed, inputs, outputs):
     """Write the serving graph as a SavedModel at ``path`` (a temporary name first)."""
     import tensorflow.compat.v1 as tf
-    from utility.session import make_session
+    from utility.run.session import make_session
     temporary = os.path.join(os.path.dirname(path),
                              ".tmp-%s-%d" % (os.path.basename(path), os.getpid()))
     with make_session(graph) as session:
@@ -113,7 +113,7 @@ def save(path, graph, feed, inputs, outputs):
 def export(run_dir, export_dir, checkpoint=None, data_path=None, version=None):
     """Export the run in ``run_dir`` (its best checkpoint, or ``checkpoint``) as a new
     version under ``export_dir``; returns (the version's path, the checkpoint prefix)."""
-    from utility.recommend import checkpoint_of, load_run, restored_model
+    from utility.serve.recommend import checkpoint_of, load_run, restored_model
     path = version_dir(export_dir, version)
     run = load_run(run_dir, data_path)
     restored = restored_model(run, checkpoint_of(run_dir, checkpoint))

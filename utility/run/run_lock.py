@@ -15,7 +15,7 @@ import shlex
 import socket
 import sys
 
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 LOCK_FILE = ".run.lock"
 

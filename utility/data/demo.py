@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from utility.atomic import write_atomically
-from utility.errors import InputError, exit_on_input_error
+from utility.common.atomic import write_atomically
+from utility.common.errors import InputError, exit_on_input_error
 
 LATENT_DIM = 8
 TEMPERATURE = 0.5  # lower = sharper preferences = easier to learn

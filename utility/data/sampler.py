@@ -8,7 +8,7 @@ import collections
 
 import numpy as np
 
-from utility.errors import InputError
+from utility.common.errors import InputError
 
 # One training step's rows: users, a positive and a negative item each, and a counterfactual
 # ("int") item each (read by MCLN only).

@@ -6,8 +6,8 @@ import tensorflow.compat.v1 as tf
 
 from model import model_class
 from model.base import DataShape, config_from
-from utility.load_data import cached_adjacency
-from utility.session import make_session
+from utility.data.load import cached_adjacency
+from utility.run.session import make_session
 
 Started = collections.namedtuple("Started", "graph session model")
 

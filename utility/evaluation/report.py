@@ -4,8 +4,8 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from utility.atomic import write_json_atomically
-from utility.parser import hyperparameters, metric_names
+from utility.common.atomic import write_json_atomically
+from utility.config.flags import hyperparameters, metric_names
 
 
 def epoch_line(epoch, record, args):

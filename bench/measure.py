@@ -109,21 +109,14 @@ def roofline(threads, size, repeats, passes=3):
 
 def build(args, dataset, adjacency):
     """Build the model of ``args`` on ``dataset`` as main.py does: (model, session, timings)."""
-    from utility.run.build import build_graph, data_shape, model_and_config
-    from utility.run.session import make_session
+    from utility.run.build import model_and_config, start
     cls, config = model_and_config(args)
-    start = time.time()
-    graph, model, init = build_graph(cls, config, data_shape(dataset, adjacency), args.seed)
-    graph_def_bytes = graph.as_graph_def().ByteSize()
-    built = time.time()
-    session = make_session(graph, args.threads, args.xla)
-    session.run(init)
-    model.feed_data(session, adjacency, dataset.features)
+    timings = {}
+    graph, session, model = start(cls, config, dataset, adjacency, args.seed, args.threads,
+                                  args.xla, timings)
+    timings["graph_def_bytes"] = graph.as_graph_def().ByteSize()
     dataset.features.clear()  # as main.py does
-    fed = time.time()
-    return model, session, {"graph_build_seconds": built - start,
-                            "init_and_feed_seconds": fed - built,
-                            "graph_def_bytes": graph_def_bytes}
+    return model, session, timings
 
 
 def time_training(args, model, session, sampler):

@@ -17,20 +17,18 @@ import numpy as np
 
 
 def build(tf, dataset, adjacency, hp, xla, threads):
-    from utility.run.build import build_graph, data_shape, model_and_config
-    from utility.run.session import make_session
+    """The model started through the one builder, plus the ops that compare two of them:
+    each parameter's gradient and an assignment that loads given weights."""
+    from utility.run.build import model_and_config, start
     cls, config = model_and_config(hp)
-    graph, model, init = build_graph(cls, config, data_shape(dataset, adjacency), 7)
-    with graph.as_default():
+    graph, session, model = start(cls, config, dataset, adjacency, 7, threads, xla)
+    with graph.as_default():  # no new variables: the initialised session stays valid
         pairs = [(v, g) for v, g in zip(model.parameters,
                                         tf.gradients(model.training.loss, model.parameters))
                  if g is not None]
         gradients = {v.op.name: tf.convert_to_tensor(g) for v, g in pairs}
         placeholders = {v.op.name: tf.placeholder(tf.float32, v.shape) for v in model.parameters}
         load = tf.group(*[tf.assign(v, placeholders[v.op.name]) for v in model.parameters])
-    session = make_session(graph, threads, xla)
-    session.run(init)
-    model.feed_data(session, adjacency, dataset.features)
     return model, session, gradients, placeholders, load
 
 

@@ -1,6 +1,7 @@
 """One way to build and start a model, for main.py, bench/ and the tests: the model's config
 record from flags, its adjacency, then graph, session, initialisation and data feed."""
 import collections
+import time
 
 import tensorflow.compat.v1 as tf
 
@@ -47,10 +48,19 @@ def build_graph(cls, config, shape, seed):
     return graph, model, initialiser
 
 
-def start(cls, config, dataset, adjacency, seed, threads=0, xla=False):
-    """Build the model for ``dataset``, open a session, initialise it and feed the data."""
+def start(cls, config, dataset, adjacency, seed, threads=0, xla=False, timings=None):
+    """Build the model for ``dataset``, open a session, initialise it and feed the data.
+
+    ``timings``, a dict if given, receives ``graph_build_seconds`` and
+    ``init_and_feed_seconds`` (bench/ reports them). Every graph of the project, bench/
+    included, starts here: ``feed_data`` has this one caller outside model/ and tests/.
+    """
+    began = time.time()
     graph, model, initialiser = build_graph(cls, config, data_shape(dataset, adjacency), seed)
+    built = time.time()
     session = make_session(graph, threads, xla)
     session.run(initialiser)
     model.feed_data(session, adjacency, dataset.features)
+    if timings is not None:
+        timings.update(graph_build_seconds=built - began, init_and_feed_seconds=time.time() - built)
     return Started(graph, session, model)

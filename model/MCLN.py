@@ -77,8 +77,9 @@ class MCLN(Recommender):
     def _build_parameters(self):
         d, c = self.d, self.width
         self.user_embedding, self.item_embedding = id_embeddings(self.n_users, self.n_items, d)
-        if not self.paper and self.config.variant == "full":
-            # Created by the release but never read: kept so checkpoints interchange.
+        if not self.paper and self.config.variant == "full" and "image" in self.modalities:
+            # Created by the release but never read: kept so checkpoints interchange. The
+            # release has no text-only model, so text-only data creates none (docs/model.md).
             for suffix in ("v", "t") if "text" in self.modalities else ("v", "m"):
                 glorot_weight("user_embedding_" + suffix, [self.n_users, d])
         self.projections = {m: glorot_weight("w1_" + SHORT_NAMES[m],

@@ -24,8 +24,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # records under "hyperparameters"; state: new | resume | extend | finished.
 Run = collections.namedtuple("Run", "config seed directory argv settings state")
 # command: the argv prefix that trains one run; hyperparameters(argv): what that run's
-# results.json records under "hyperparameters".
-Trainer = collections.namedtuple("Trainer", "command hyperparameters")
+# results.json records under "hyperparameters"; candidates(base_argv, seed, folder): the
+# flags giving every run of that seed the same evaluation negatives (None: none given).
+Trainer = collections.namedtuple("Trainer", "command hyperparameters candidates",
+                                 defaults=(None,))
 # Settings a run may change and still be continued (see --resume in main.py); epochs and
 # patience decide whether it is finished, the paths do not matter.
 CONTINUABLE = ("epochs", "patience")
@@ -33,6 +35,8 @@ PATHS = ("data_path", "out_dir")
 # Written into a run's directory when a scheduler (ASHA) ended it before --epochs: the run
 # counts as finished for the epochs that were asked for then.
 STOPPED_FILE = "stopped.json"
+# Where the runner writes the evaluation negatives shared by the runs (experiments/candidates.py).
+NEGATIVES_FOLDER = "negatives"
 
 
 def main_arguments(argv):
@@ -54,7 +58,9 @@ def main_hyperparameters(argv):
 
 def main_trainer():
     """main.py in this interpreter."""
-    return Trainer([sys.executable, os.path.join(REPO, "main.py")], main_hyperparameters)
+    from experiments.candidates import shared_negatives
+    return Trainer([sys.executable, os.path.join(REPO, "main.py")], main_hyperparameters,
+                   shared_negatives)
 
 
 def run_argv(base_argv, config, seed, directory, threads):
@@ -100,12 +106,23 @@ def state(directory, expected):
 
 def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
     """Every (config, seed) as a Run, seed by seed (so the first seed of every configuration
-    finishes first), each with its state on disk."""
+    finishes first), each with its state on disk; every run of a seed gets the same
+    evaluation negatives when the trainer provides them."""
     runs = []
     for seed in seeds:
+        # A configuration that names its own dataset (the spurious sweep's, one per rho)
+        # shares negatives with the configurations on that dataset only.
+        negatives = {}
         for config in configs:
+            dataset = dict(config.flags).get("--dataset")
+            if dataset not in negatives:
+                data_argv = list(base_argv) + (["--dataset", dataset] if dataset else [])
+                folder = os.path.join(out_dir, NEGATIVES_FOLDER, *([dataset] if dataset else []))
+                negatives[dataset] = trainer.candidates(data_argv, seed, folder) \
+                    if trainer.candidates else []
+            seed_argv = list(base_argv) + negatives[dataset]
             directory = os.path.join(out_dir, config.name, "seed-%d" % seed)
-            argv = run_argv(base_argv, config, seed, directory, threads)
+            argv = run_argv(seed_argv, config, seed, directory, threads)
             settings = trainer.hyperparameters(argv)
             runs.append(Run(config, seed, directory, argv, settings,
                             state(directory, settings)))

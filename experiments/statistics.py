@@ -10,10 +10,12 @@ METRICS = ("hit@5", "ndcg@5", "hit@10", "ndcg@10", "hit@20", "ndcg@20",
            "full_recall@20", "full_ndcg@20")
 
 # n: finished runs; metrics / release_best: {metric: (mean, std)}; source: "test_at_best"
-# (validation-selected) or "best" (the release's best-on-test); the rest: means over seeds.
+# (validation-selected) or "best" (the release's best-on-test); outcomes: {seed: the
+# per-user outcomes file of the reported figure, or None}; negatives: {seed: SHA-256 of the
+# test negatives the run read, or None}; the rest: means over seeds.
 Row = collections.namedtuple(
     "Row", "n seeds metrics release_best source epochs_run best_epoch seconds_per_epoch "
-           "compute_seconds identity")
+           "compute_seconds identity outcomes negatives")
 # What a run says it trained (results.json's own keys, else its hyperparameters).
 IDENTITY = ("model", "variant", "formulation")
 
@@ -52,11 +54,19 @@ def _figures(results_list, key, names):
     return {name: mean_std([r[key][name] for r in results_list]) for name in names}
 
 
-def aggregate(pairs):
-    """The Row of one configuration from its [(seed, results)]."""
+def outcome_path(config_dir, seed, results, section):
+    """The outcomes file of ``section`` of a run's ``results``, or None."""
+    relative = results.get("outcomes", {}).get(section)
+    if relative is None or config_dir is None:
+        return None
+    return os.path.join(config_dir, "seed-%d" % seed, relative)
+
+
+def aggregate(pairs, config_dir=None):
+    """The Row of one configuration from its [(seed, results)] (found in ``config_dir``)."""
     results_list = [results for _, results in pairs]
     if not results_list:
-        return Row(0, [], {}, {}, None, None, None, None, 0.0, {})
+        return Row(0, [], {}, {}, None, None, None, None, 0.0, {}, {}, {})
     validated = all("test_at_best" in r for r in results_list)
     source = "test_at_best" if validated else "best"
     names = [m for m in METRICS if all(m in r[source] for r in results_list)]
@@ -70,7 +80,11 @@ def aggregate(pairs):
         seconds_per_epoch=mean_std([r["seconds"]["train_epoch_mean"]
                                     for r in results_list])[0],
         compute_seconds=sum(compute_seconds(r) for r in results_list),
-        identity=identity(results_list[0]))
+        identity=identity(results_list[0]),
+        outcomes=dict((seed, outcome_path(config_dir, seed, results, source))
+                      for seed, results in pairs),
+        negatives=dict((seed, results.get("negatives", {}).get("test", {}).get("sha256"))
+                       for seed, results in pairs))
 
 
 def identity(results):
@@ -86,4 +100,5 @@ def identity(results):
 def collect(out_dir, configs):
     """{config name: Row} for ``configs`` (in their order) from ``out_dir``."""
     return collections.OrderedDict(
-        (c.name, aggregate(finished_results(os.path.join(out_dir, c.name)))) for c in configs)
+        (c.name, aggregate(finished_results(os.path.join(out_dir, c.name)),
+                           os.path.join(out_dir, c.name))) for c in configs)

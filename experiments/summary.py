@@ -1,13 +1,18 @@
 """summary.csv, summary.md and summary.png of one experiment on one dataset."""
+import collections
 import csv
 import os
 import time
 
 from experiments import paper
-from experiments.claims import RULE, claim_line
+from experiments.claims import RULE, claim_table, judge_all
 from experiments.machine import describe
 from experiments.plot import metric_label, plot
 from experiments.statistics import collect
+
+# rows: {config name: statistics.Row}; claim_metrics: the metrics claims are read on;
+# judged: [(claim, [claims.Judgement or None per metric])].
+Summary = collections.namedtuple("Summary", "rows claim_metrics judged")
 
 SOURCES = {
     "test_at_best": "test metrics at the epoch chosen on validation (`test_at_best`; the runs "
@@ -104,7 +109,33 @@ def _table(configs, rows, metrics, published, figures_of):
     return lines
 
 
-def write_markdown(path, context, configs, claims, rows, published):
+# One row per claim and metric (claims.Judgement's fields, the sides by name).
+CLAIM_COLUMNS = ["claim", "kind", "metric", "better", "worse", "mean_better", "sd_better",
+                 "mean_worse", "sd_worse", "seeds", "users", "difference", "ci_low",
+                 "ci_high", "p", "p_holm", "verdict"]
+
+
+def write_claims_csv(path, metrics, judged):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CLAIM_COLUMNS)
+        for claim, judgements in judged:
+            for metric, j in zip(metrics, judgements):
+                if j is None:
+                    writer.writerow([claim.text, claim.kind, metric] + [""] * 13 +
+                                    ["no finished runs on one side"])
+                    continue
+                writer.writerow([claim.text, claim.kind, metric, j.better, j.worse,
+                                 _number(j.mean_better, 6), _number(j.sd_better, 6),
+                                 _number(j.mean_worse, 6), _number(j.sd_worse, 6),
+                                 " ".join(map(str, j.seeds or [])),
+                                 "" if j.users is None else j.users,
+                                 _number(j.difference, 6), _number(j.low, 6),
+                                 _number(j.high, 6), "" if j.p is None else "%.6g" % j.p,
+                                 "" if j.p_holm is None else "%.6g" % j.p_holm, j.verdict])
+
+
+def write_markdown(path, context, configs, claims, rows, published, judged):
     experiment, dataset = context["experiment"], context["dataset"]
     metrics = reported_metrics(rows)
     sources = set(row.source for row in rows.values() if row.n)
@@ -136,7 +167,7 @@ def write_markdown(path, context, configs, claims, rows, published):
     lines += [""] + _table(configs, rows, metrics, published, lambda row: row.metrics)
     labels = dict((c.name, c.label) for c in configs)
     lines += ["", "## Claims", "", "Rule: %s." % RULE, ""]
-    lines += [claim_line(claim, rows, labels) for claim in claims] or \
+    lines += claim_table(judged[0], judged[1], labels) if claims else \
         ["- this experiment tests no claim of the paper"]
     if any(row.release_best for row in rows.values()):
         lines += ["", "## The release's best-on-test figure", "",
@@ -148,16 +179,18 @@ def write_markdown(path, context, configs, claims, rows, published):
 
 
 def write_summary(out_dir, context, configs, claims):
-    """Write the three files into ``out_dir`` (the experiment's ``<out>/NAME/D``); returns
-    the {config name: statistics.Row} they were made from."""
+    """Write summary.csv, summary.md, summary.png and claims.csv into ``out_dir`` (the
+    experiment's ``<out>/NAME/D``); returns the Summary they were made from."""
     experiment, dataset = context["experiment"], context["dataset"]
     rows = collect(out_dir, configs)
+    metrics, judged = judge_all(claims, rows)
     published = dict((c.name, paper.numbers(experiment.paper_table, dataset, c.paper_row)
                       if experiment.paper_table else {}) for c in configs)
     os.makedirs(out_dir, exist_ok=True)
     write_csv(os.path.join(out_dir, "summary.csv"), configs, rows, published)
     write_markdown(os.path.join(out_dir, "summary.md"), context, configs, claims, rows,
-                   published)
+                   published, (metrics, judged))
+    write_claims_csv(os.path.join(out_dir, "claims.csv"), metrics, judged)
     plot(os.path.join(out_dir, "summary.png"), "%s on %s" % (experiment.title, dataset),
          experiment.kind, configs, rows, published)
-    return rows
+    return Summary(rows, metrics, judged)

@@ -113,7 +113,7 @@ def test_negatives_file_errors_in_both_modes(tmp_path, mode):
         read_test_negatives(path, split, users)
     with open(path, "w") as handle:
         handle.write("0 4 x\n")
-    with pytest.raises(InputError, match="bad.txt:1: ids must be integers, got '0 4 x'"):
+    with pytest.raises(InputError, match="bad.txt:1: ids must be integers, got 'x' at column 5"):
         read_test_negatives(path, split, users)
     with pytest.raises(InputError, match="missing.txt: cannot open"):
         read_test_negatives(str(tmp_path / "missing.txt"), split, users)

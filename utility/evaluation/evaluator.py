@@ -68,8 +68,8 @@ def read_test_negatives(path, split, users):
         rows[user] = negatives
     missing = [int(u) for u in users if int(u) not in rows]
     if missing:
-        raise InputError("%s: no negatives for test user %d (and %d more)"
-                         % (path, missing[0], len(missing) - 1))
+        raise InputError("%s: no negatives for %s user %d (and %d more)"
+                         % (path, split.name, missing[0], len(missing) - 1))
     return np.stack([rows[int(u)] for u in users])
 
 
@@ -86,10 +86,20 @@ def sampled_candidates(split, rng, negatives_path=None):
     return users, np.concatenate([negatives, held_out[:, None]], axis=1)
 
 
+def negatives_file(args, split_name):
+    """The file of ``split_name``'s negatives: --test_negatives or --valid_negatives."""
+    return getattr(args, "%s_negatives" % split_name, None)
+
+
+def negatives_text(users, negatives):
+    """The ``uid n1 ... n99`` lines of ``users`` and their rows of ``negatives``."""
+    return "".join("%d %s\n" % (user, " ".join(map(str, row)))
+                   for user, row in zip(users, negatives))
+
+
 def write_test_negatives(path, users, negatives):
     with open(path, "w") as handle:
-        for user, row in zip(users, negatives):
-            handle.write("%d %s\n" % (user, " ".join(map(str, row))))
+        handle.write(negatives_text(users, negatives))
 
 
 def sampled_ranks(session, model, users, candidates, users_per_call,
@@ -180,10 +190,26 @@ def full_metric_sums(top_items, counts, target_keys, n_items, Ks):
     return sums
 
 
-def full_metrics(session, model, split, Ks, users_per_call):
-    """Full-ranking metrics of ``split``; needs refreshed evaluation and full-ranking caches."""
+def target_positions(top_items, target_keys, n_items):
+    """Each target key's (``row * n_items + item``, sorted) 0-based position in its row of
+    ``top_items``, -1 where the row's top does not reach it."""
+    rows = np.arange(len(top_items), dtype=np.int64)[:, None] * n_items
+    ranked = (rows + top_items).ravel()
+    where = np.searchsorted(target_keys, ranked)
+    found = where < len(target_keys)
+    found[found] = target_keys[where[found]] == ranked[found]
+    positions = np.full(len(target_keys), -1, dtype=np.int64)
+    positions[where[found]] = np.tile(np.arange(top_items.shape[1]), len(top_items))[found]
+    return positions
+
+
+def full_ranking(session, model, split, Ks, users_per_call):
+    """(full-ranking metrics of ``split``, its per-user outcome arrays); needs refreshed
+    evaluation and full-ranking caches."""
+    from utility.evaluation.outcomes import full_outcome
     k = min(max(Ks), model.n_items)
     totals = dict.fromkeys(("%s@%d" % (name, cut) for name in FULL_METRICS for cut in Ks), 0.0)
+    positions = []
     starts = range(0, len(split.users), users_per_call)
     for start in progress(starts, len(starts), "full ranking, %s users" % split.name):
         stop = min(start + users_per_call, len(split.users))
@@ -194,7 +220,15 @@ def full_metrics(session, model, split, Ks, users_per_call):
         counts, target_keys = split.targets(start, stop)
         for name, value in full_metric_sums(top, counts, target_keys, model.n_items, Ks).items():
             totals[name] += value
-    return {name: float(value) / max(1, len(split.users)) for name, value in totals.items()}
+        positions.append(target_positions(top, target_keys, model.n_items))
+    metrics = {name: float(value) / max(1, len(split.users)) for name, value in totals.items()}
+    return metrics, full_outcome(split.users, np.diff(split.target_indptr), split.target_items,
+                                 np.concatenate(positions) if positions else np.zeros(0), k)
+
+
+def full_metrics(session, model, split, Ks, users_per_call):
+    """Full-ranking metrics of ``split``; needs refreshed evaluation and full-ranking caches."""
+    return full_ranking(session, model, split, Ks, users_per_call)[0]
 
 
 # ------------------------------------------------------------------ one evaluation
@@ -228,7 +262,7 @@ class Evaluator(object):
         """One seeded draw of negatives per run (or --test_negatives), reused at every
         evaluation so that epochs are comparable."""
         rng = np.random.RandomState(args.seed + NEGATIVES_SEED_OFFSET[split.name])
-        from_file = args.test_negatives if split.name == "test" else None
+        from_file = negatives_file(args, split.name)
         users, candidates = sampled_candidates(split, rng, from_file)
         if split.name == "test" and args.save_test_negatives:
             write_test_negatives(args.save_test_negatives, users, candidates[:, :-1])
@@ -239,22 +273,38 @@ class Evaluator(object):
         """HR@10 of a random ranking under the sampled protocol (None under full only)."""
         return 10.0 / (EVAL_NEGATIVES + 1) if self.sampled else None
 
+    def negatives_files(self, args):
+        """{split: {"file", "sha256"}} of the negatives read from files (none drawn here)."""
+        from utility.common.atomic import sha256_of
+        found = {}
+        for split in self.splits:
+            path = negatives_file(args, split.name) if self.sampled else None
+            if path:
+                found[split.name] = {"file": path, "sha256": sha256_of(path)}
+        return found
+
     def __call__(self, session, model):
+        """The metrics record of one evaluation; its per-user outcomes ({split: arrays},
+        see ``outcomes``) are left in ``self.outcomes``."""
+        from utility.evaluation.outcomes import sampled_outcome
         session.run(model.ranking.refresh)
         if self.full:
             session.run(model.ranking.full.refresh)
-        record = {}
+        record, self.outcomes = {}, {}
         for split in self.splits:
-            metrics = {}
+            metrics, outcome = {}, {}
             if self.sampled:
                 users, candidates = self.candidates[split.name]
                 ranks = sampled_ranks(session, model, users, candidates, self.users_per_call,
                                       "sampled ranking, %s users" % split.name)
                 metrics.update(rank_metrics(ranks, self.Ks))
+                outcome.update(sampled_outcome(users, ranks))
             if self.full:
-                for name, value in full_metrics(session, model, split, self.Ks,
-                                                self.users_per_call).items():
-                    metrics["full_" + name] = value
+                full, arrays = full_ranking(session, model, split, self.Ks,
+                                            self.users_per_call)
+                metrics.update(("full_" + name, value) for name, value in full.items())
+                outcome.update(arrays)
             prefix = "valid_" if split.name == "valid" else ""
             record.update((prefix + name, value) for name, value in metrics.items())
+            self.outcomes[split.name] = outcome
         return record

@@ -1,8 +1,6 @@
 """Leave-one-out ranking metrics from the 0-based rank of each user's held-out item."""
 import numpy as np
 
-METRIC_NAMES = ("hit", "ndcg")
-
 
 def rank_metrics(ranks, Ks):
     """Mean HR@K and NDCG@K over users: HR = [r < K], NDCG = [r < K] / log2(r + 2)."""
@@ -14,7 +12,3 @@ def rank_metrics(ranks, Ks):
         result["ndcg@%d" % k] = float(np.where(hit, 1.0 / np.log2(ranks + 2), 0.0).mean()) \
             if len(ranks) else 0.0
     return result
-
-
-def ordered_names(Ks):
-    return ["%s@%d" % (name, k) for name in METRIC_NAMES for k in Ks]

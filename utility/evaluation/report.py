@@ -12,8 +12,11 @@ def epoch_line(epoch, record, args):
     line = "Epoch %d [%.1fs" % (epoch, record["train_seconds"])
     if "eval_seconds" in record:
         line += " + %.1fs" % record["eval_seconds"]
-    line += "]: train==[%.5f=%.5f + %.5f]" % (record["loss"], record["mf_loss"],
-                                              record["emb_loss"])
+    # A model's further loss parts (InvRL's irm_loss, DMRL's dcor_loss) follow emb_loss.
+    parts = ["mf_loss", "emb_loss"] + [name for name in record if name.endswith("_loss")
+                                       and name not in ("mf_loss", "emb_loss")]
+    line += "]: train==[%.5f=%s]" % (record["loss"], " + ".join(
+        "%.5f" % record[name] for name in parts))
     return line + metrics_text(record, args)
 
 
@@ -31,14 +34,37 @@ def metrics_of(record, names, prefix=""):
     return dict({name: record[prefix + name] for name in names}, epoch=record.get("epoch", 0))
 
 
+def best_on_test(args, evaluated):
+    """The release's ``best``: the evaluated record with the best test value of the
+    selection metric (the first of equal maxima)."""
+    test_metric = args.select_metric[len("valid_"):] if args.valid else args.select_metric
+    return max(evaluated, key=lambda r: r[test_metric])
+
+
+def reported_evaluations(args, evaluated, selected):
+    """{results.json section: (epoch, split)} of the evaluations results.json reports, from
+    the ``evaluated`` records (the last one is ``final``) and the ``selected`` one (the
+    validation-selected record, or None); ``final_valid`` is the last one's validation."""
+    def epoch(record):
+        return record.get("epoch", 0)
+
+    reported = {"final": (epoch(evaluated[-1]), "test"),
+                "best": (epoch(best_on_test(args, evaluated)), "test")}
+    if args.valid:
+        reported["final_valid"] = (epoch(evaluated[-1]), "valid")
+        if selected is not None:
+            reported["test_at_best"] = (epoch(selected), "test")
+            reported["valid"] = (epoch(selected), "valid")
+    return reported
+
+
 def summarise(args, history, final, selection, load_seconds, **extra):
     """results.json: the release's ``final`` and ``best`` (the best TEST evaluation by the
     selection metric, as the release reports it), and with --valid ``valid`` and
     ``test_at_best`` (the validation-selected epoch's metrics: the honest numbers)."""
     names = metric_names(args.eval_protocol, args.Ks)
     evaluated = [r for r in history if "eval_seconds" in r] or [final]
-    test_metric = args.select_metric[len("valid_"):] if args.valid else args.select_metric
-    best = max(evaluated, key=lambda r: r[test_metric])  # the first of equal maxima
+    best = best_on_test(args, evaluated)
     train_seconds = [r["train_seconds"] for r in history]
     results = {
         "dataset": args.dataset,

@@ -7,9 +7,10 @@ it imports neither TensorFlow nor the models.
 import collections
 import importlib.util
 
-from experiments import paper
+from experiments import paper, spurious
 from model import MODEL_NAMES, MODELS
 from model.variants import TABLE3, TABLE4, VARIANTS, available
+from utility.common.errors import InputError
 
 # name: directory name; label: how tables show it; flags: main.py flags as ((flag, value),
 # ...); paper_row: the row of the experiment's paper table; x: the swept value of a sweep.
@@ -19,7 +20,11 @@ Config = collections.namedtuple("Config", "name label flags paper_row x")
 Claim = collections.namedtuple("Claim", "text better worse kind")
 # kind: "table" (bars) or "sweep" (lines over Config.x); sets: the main.py flags the
 # experiment chooses itself (so they cannot also be given on the command line).
-Experiment = collections.namedtuple("Experiment", "name title kind sets paper_table build")
+Experiment = collections.namedtuple("Experiment", "name title kind sets paper_table build "
+                                                 "report")
+# report(out_dir, configs, data_path): the experiment's own figure and lines after the
+# summary, returning a line for the log; most experiments have none.
+Experiment.__new__.__defaults__ = (None,)
 
 
 def implemented_models():
@@ -48,7 +53,8 @@ _TABLE3_CLAIMS = [("V > Base", "v", "base"), ("V&CL > V", "v_cl", "v"),
                   ("T&CL > T", "t_cl", "t"), ("T&ID&CL > T&CL", "t_id_cl", "t_cl"),
                   ("V&T > V", "vt", "v"), ("V&T > T", "vt", "t"),
                   ("V&T&CL > V&T", "vt_cl", "vt"), ("MCLN > V&T&CL", "full", "vt_cl"),
-                  ("MCLN > V&CL", "full", "v_cl"), ("MCLN > Base", "full", "base")]
+                  ("MCLN > V&CL", "full", "v_cl"), ("MCLN > T&CL", "full", "t_cl"),
+                  ("MCLN > Base", "full", "base")]
 _TABLE4_CLAIMS = [("MCLN > w/o intra-modality", "full", "no_intra"),
                   ("MCLN > w/o inter-modality", "full", "no_inter")]
 
@@ -102,6 +108,23 @@ def _formulation(dataset, modalities):
                            ("release",), "equal")]
 
 
+def _spurious(dataset, modalities):
+    """Every model of experiments/spurious.py on every rho's dataset (each configuration
+    names its own), and the claims that V&CL and MCLN beat V wherever rho > 0."""
+    if dataset.lower() != spurious.FAMILY:
+        raise InputError("the spurious experiment makes its own datasets, one per rho; run "
+                         "it with --dataset %s, not %s" % (spurious.FAMILY, dataset))
+    configs = [Config(spurious.config_name(name, rho), "%s, rho=%g" % (label, rho),
+                      (("--dataset", spurious.dataset_name(rho)),) + flags, None, rho)
+               for rho in spurious.RHOS for name, label, flags in spurious.MODELS]
+    labels = spurious.labels()
+    claims = [Claim("%s > V at rho=%g" % (labels[better], rho),
+                    (spurious.config_name(better, rho),), (spurious.config_name("v", rho),),
+                    "greater")
+              for rho in spurious.RHOS if rho > 0 for better in spurious.COUNTERFACTUAL]
+    return configs, claims
+
+
 EXPERIMENTS = collections.OrderedDict((e.name, e) for e in [
     Experiment("table2", "Table 2: overall comparison", "table", ("--model",), "table2",
                _table2),
@@ -115,6 +138,9 @@ EXPERIMENTS = collections.OrderedDict((e.name, e) for e in [
                _gcn_layers),
     Experiment("formulation", "Formulation: the release's code vs the paper's equations",
                "table", ("--formulation",), "table2", _formulation),
+    Experiment("spurious", "Planted spurious correlation: test HR@10 as rho grows", "table",
+               ("--dataset", "--model", "--variant"), None, _spurious,
+               spurious.write_report),
 ])
 
 

@@ -55,6 +55,9 @@ def describe_features(dataset, data_dir, modalities):
                 "configurations with each other, not with the paper's numbers")
     elif dataset.lower() == "demo":
         kind = "the synthetic demo's features, made by utility/data/demo.py"
+    elif dataset.lower().startswith("spurious"):
+        kind = ("the planted benchmark's pictures (preference factors and style mixed in "
+                "every column), made by utility/data/spurious.py")
     else:
         kind = "the dataset's own feature files"
     return "%s (%s in %s)" % (kind, ", ".join(widths), data_dir)

@@ -3,27 +3,30 @@
     python -m experiments.run NAME --dataset D [--seeds 0,1,2] [--epochs N] [--workers K]
         [--backend local|ray] [--out runs/experiments] [--configs a,b] [any main.py flag]
 
-NAME: table2, table3, table4, table5, gcn_layers or formulation (experiments/catalogue.py).
+NAME: table2, table3, table4, table5, gcn_layers, formulation or spurious
+(experiments/catalogue.py).
 Every configuration and seed is an ordinary main.py run in ``<out>/NAME/D/<config>/seed-S/``;
 finished runs are skipped, interrupted ones resume from their last checkpoint. Writes
-``<out>/NAME/D/summary.csv``, ``summary.md`` and ``summary.png``. See docs/experiments.md.
+``<out>/NAME/D/summary.csv``, ``summary.md``, ``summary.png`` and ``claims.csv`` (paired
+verdicts, experiments/claims.py). See docs/experiments.md.
 """
 import argparse
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
 
 from experiments import catalogue
+from experiments.claims import claim_line
 from experiments.local import run_local
 from experiments.machine import describe_features
 from experiments.progress import Progress
 from experiments.runs import (STOPPED_FILE, main_arguments, main_trainer, plan_runs,
                               reuse_finished_twins)
 from experiments.summary import duration, write_summary
-from utility.common.errors import InputError, exit_on_input_error
+from utility.common.errors import (INTERRUPTED_STATUS, InputError, exit_on_input_error,
+                                   stop_on_sigterm)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -86,8 +89,8 @@ def check_forwarded(forwarded, experiment):
 
 def ensure_data(dataset, data_path):
     """Make or download a preset's data on first use; an unknown dataset is an error."""
-    from utility.config.flags import PRESETS
-    preset = PRESETS.get(dataset.lower())
+    from utility.config.flags import PRESETS, SPURIOUS_PREFIX, dataset_preset
+    preset = dataset_preset(dataset)
     folder = os.path.join(data_path, preset["folder"] if preset else dataset)
     if os.path.exists(os.path.join(folder, "train.txt")):
         return
@@ -96,6 +99,9 @@ def ensure_data(dataset, data_path):
             dataset, ", ".join(sorted(PRESETS)), os.path.join(folder, "train.txt")))
     if dataset.lower() == "demo":
         command = ["-m", "utility.make_demo", "--out", folder]
+    elif preset["folder"].startswith(SPURIOUS_PREFIX):
+        command = ["-m", "utility.data.spurious", "--rho",
+                   preset["folder"][len(SPURIOUS_PREFIX):], "--out", folder]
     else:
         command = ["-m", "utility.prepare_data", dataset.lower(), "--data_path", data_path]
     print("preparing %s: python %s" % (folder, " ".join(command)))
@@ -120,13 +126,6 @@ def stopped_notes(runs):
         "%s seed %d" % (r.config.name, r.seed) for r in found)] if found else []
 
 
-def interrupt_on_sigterm():
-    """Let SIGTERM stop the runner like Ctrl-C, so that its runs are terminated too."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
-
-
 def execute(options, forwarded, argv, trainer=None):
     """Plan, train and summarise; returns the exit status."""
     started = time.time()
@@ -146,6 +145,9 @@ def execute(options, forwarded, argv, trainer=None):
     base = main_arguments(base_argv)
     experiment, configs, claims = catalogue.plan(options.name, options.dataset,
                                                  base.modality_list)
+    for dataset in sorted(set(dict(c.flags)["--dataset"] for c in configs
+                              if "--dataset" in dict(c.flags))):
+        ensure_data(dataset, options.data_path)  # a sweep over datasets (spurious)
     out_dir = os.path.join(options.out, options.name, options.dataset)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     trainer = trainer or main_trainer()
@@ -156,7 +158,7 @@ def execute(options, forwarded, argv, trainer=None):
         runs, reused = reuse_finished_twins(runs, options.out, options.dataset)
     todo = [r for r in runs if r.state != "finished"]
     progress = Progress("%s/%s" % (options.name, options.dataset), len(todo),
-                        options.workers)
+                        options.workers, runs=todo)
     for line in reused:
         progress.note(line)
     progress.note("%d runs (%d configurations x %d seeds): %d finished, %d to train, "
@@ -173,18 +175,22 @@ def execute(options, forwarded, argv, trainer=None):
                                options.ray_address, asha)
         else:
             failures = run_local(runs, options.workers, trainer, progress)
-    except KeyboardInterrupt:
-        progress.note("interrupted: the runs going were stopped; the same command resumes "
-                      "them from their last checkpoint")
-        return 130
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (stop_on_sigterm)
+        progress.note("%s: the runs going were stopped; the same command resumes them from "
+                      "their last checkpoint" % getattr(error, "word", "interrupted"))
+        return getattr(error, "status", INTERRUPTED_STATUS)
     context = {"experiment": experiment, "dataset": options.dataset,
                "command": "python -m experiments.run " + " ".join(map(shlex.quote, argv)),
                "features": describe_features(options.dataset, base.data_dir,
                                              base.modality_list),
                "wall_seconds": time.time() - started, "notes": stopped_notes(runs)}
-    write_summary(out_dir, context, configs, claims)
-    progress.note("summary in %s (summary.csv, summary.md, summary.png); took %s" % (
-        out_dir, duration(time.time() - started)))
+    summary = write_summary(out_dir, context, configs, claims)
+    if experiment.report:  # the experiment's own figure and lines, beside the summary
+        progress.note(experiment.report(out_dir, configs, options.data_path))
+    for claim, judgements in summary.judged:
+        progress.note(claim_line(claim, summary.claim_metrics, judgements))
+    progress.note("summary in %s (summary.csv, summary.md, summary.png, claims.csv); took %s"
+                  % (out_dir, duration(time.time() - started)))
     for run, failure in failures:
         progress.note("not finished: %s seed %d: %s" % (run.config.name, run.seed, failure))
     return 1 if failures else 0
@@ -198,5 +204,5 @@ def main(argv=None, trainer=None):
 
 
 if __name__ == "__main__":
-    interrupt_on_sigterm()
+    stop_on_sigterm()  # SIGTERM stops the runner, and so its runs, like Ctrl-C
     sys.exit(exit_on_input_error(main))

@@ -47,8 +47,10 @@ def load(args, cls, config, dataset):
     items out of train), and the adjacency it propagates on (None for models without a
     graph)."""
     from utility.run.build import load_adjacency
-    from utility.data.load import add_features, without_validation
+    from utility.data.load import add_features, random_features, without_validation
     add_features(dataset, args.data_dir, cls.feature_modalities(config, args.modality_list))
+    if args.random_features is not None:  # the control: same shapes, no content
+        dataset.features.update(random_features(dataset.features, args.random_features))
     if args.valid:
         dataset = without_validation(dataset)
     return dataset, load_adjacency(args.data_dir, dataset, cls, config)

@@ -22,7 +22,7 @@ from utility.run import checkpoint as checkpoint_module
 from utility.common.atomic import DiskFullError, is_temporary, write_json_atomically
 from utility.run.checkpoint import (KILL_HOOK, SAVE_STAGES, WAIT_HOOK, Checkpoints,
                                 restore_variables)
-from utility.common.errors import INTERRUPTED_STATUS, InputError
+from utility.common.errors import INTERRUPTED_STATUS, TERMINATED_STATUS, InputError
 from utility.data.demo import make_demo
 from utility.config.flags import parse_args
 from utility.data.prepare import atomic_write
@@ -181,10 +181,12 @@ def test_sigkill_in_training_then_ctrl_c_then_a_damaged_checkpoint(data_path, un
     resume = " ".join(shlex.quote(part) for part in argv + ["--resume"])
     assert message == "interrupted; the last checkpoint is %s; continue with: %s" % (
         last_dir, resume)
+    assert (out / "interrupted.txt").read_text() == message + "\n"  # for a dead | tee
 
     truncate(os.path.join(last_dir, "state.json"), 100)
     status, stdout, stderr = finish(shlex.split(message.split("continue with: ", 1)[1]))
     assert status == 0, stderr
+    assert not (out / "interrupted.txt").exists()  # finished: the note is gone
     previous_dir = os.path.join(str(out), "checkpoints", "epoch-%06d" % (last - 1))
     assert "warning: %s is damaged (not valid JSON: " % os.path.join(last_dir, "state.json") \
         in stdout
@@ -193,6 +195,34 @@ def test_sigkill_in_training_then_ctrl_c_then_a_damaged_checkpoint(data_path, un
     assert "resumed from %s after epoch %d" % (os.path.join(previous_dir, "model"), last - 1) \
         in stdout
     assert_same_run(out, uninterrupted)
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_run_resumes(data_path, uninterrupted, tmp_path):
+    """SIGTERM (a scheduler's notice before it kills a job) while training: exit 143, one
+    line naming the last checkpoint and the --resume command, the same line in
+    <out_dir>/interrupted.txt; that command then ends the run as the uninterrupted one."""
+    out = tmp_path / "out"
+    argv = command(data_path, out)
+    process = subprocess.Popen(argv, cwd=REPO, env=child_env({WAIT_HOOK: "after_last:2"}),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True)
+    assert wait_for_line(process, "Epoch 2 ")  # saved twice: it waits there for the signal
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate()
+    assert process.returncode == TERMINATED_STATUS == 143
+    assert "Traceback" not in stderr
+    message = stderr.strip().splitlines()[-1]
+    last = json.load(open(str(out / "checkpoints" / "last.json")))["epoch"]
+    last_dir = os.path.join(str(out), "checkpoints", "epoch-%06d" % last)
+    resume = " ".join(shlex.quote(part) for part in argv + ["--resume"])
+    assert message == "terminated; the last checkpoint is %s; continue with: %s" % (
+        last_dir, resume)
+    assert (out / "interrupted.txt").read_text() == message + "\n"
+
+    status, _, stderr = finish(shlex.split(message.split("continue with: ", 1)[1]))
+    assert status == 0, stderr
+    assert_same_run(out, uninterrupted)
+    assert not (out / "interrupted.txt").exists()
 
 
 # ------------------------------------------------------------- checkpoints in-process

@@ -18,7 +18,6 @@ import os
 
 from model import MODEL_NAMES
 from model.variants import VARIANTS, resolve
-from utility.evaluation.metrics import ordered_names
 
 CHECKED, RESUMABLE, RUNTIME = "checked", "resumable", "runtime"
 Option = collections.namedtuple("Option", "name role kwargs")
@@ -29,14 +28,15 @@ def _option(name, role, **kwargs):
 
 
 EVAL_NEGATIVES = 99
+MODALITIES = ("image", "text")  # in the order models concatenate and name them
 NEGATIVES_MODES = ("release", "clean")
 PROTOCOLS = ("sampled", "full", "both")
 FULL_METRICS = ("recall", "ndcg", "precision", "hit")
 
 OPTIONS = (
     _option("dataset", CHECKED, default="demo",
-            help="preset name (art, amazon, beauty, taobao, demo) or a custom folder name "
-                 "under --data_path"),
+            help="preset name (art, amazon, beauty, taobao, demo, beauty14, ml100k) or a "
+                 "custom folder name under --data_path"),
     _option("model", CHECKED, default="mcln", choices=MODEL_NAMES,
             help="the model to train (default mcln; the others are the paper's baselines)"),
     _option("variant", CHECKED, default="full", choices=tuple(VARIANTS),
@@ -59,13 +59,26 @@ OPTIONS = (
     _option("decay", CHECKED, type=float, help="weight of the embedding L2 term"),
     _option("feature_decay", CHECKED, type=float,
             help="VBPR: weight of the L2 term on the feature projection E and the feature "
-                 "bias beta' (the VBPR paper's lambda_E; preset 1e-2; 0: off)"),
+                 "bias beta' (the VBPR paper's lambda_E; preset 1e-2; 0: off); InvRL: on its "
+                 "feature projection W"),
+    _option("n_envs", CHECKED, type=int,
+            help="InvRL: environments each training batch is split into"),
+    _option("irm_weight", CHECKED, type=float,
+            help="InvRL: weight of the IRMv1 invariance penalty (the public code's alpha)"),
+    _option("mask_decay", CHECKED, type=float,
+            help="InvRL: weight of sum(mu^2) on the feature mask's parameters (its lambda)"),
+    _option("n_factors", CHECKED, type=int,
+            help="DMRL: factors each representation splits into (divides --embed_size)"),
+    _option("dcor_weight", CHECKED, type=float,
+            help="DMRL: weight of the distance-correlation disentanglement term"),
     _option("lambda_m", CHECKED, type=float,
             help="MCLN: weight of the image branch in the ranking score"),
     _option("n_mca", CHECKED, type=int, help="MCLN: number of counterfactual learning layers"),
     _option("adj_b", CHECKED, type=float,
             help="MCLN: column exponent b of L = D^-0.5 (A+I) D^-b"),
-    _option("modalities", CHECKED, help="'image,text' or 'image'"),
+    _option("modalities", CHECKED,
+            help="item features to use: 'image,text', 'image' or 'text' (order free; "
+                 "recorded as image,text)"),
     _option("eval_interval", CHECKED, type=int,
             help="evaluate every N epochs (and after the last)"),
     _option("seed", CHECKED, type=int,
@@ -94,6 +107,9 @@ OPTIONS = (
             help="test users scored per session call (attention stays within each user)"),
     _option("test_negatives", RUNTIME, default=None,
             help="file of 'uid n1 ... n99' lines to use as the evaluation negatives"),
+    _option("valid_negatives", RUNTIME, default=None,
+            help="with --valid: file of 'uid n1 ... n99' lines to use as the validation "
+                 "negatives"),
     _option("save_test_negatives", RUNTIME, default=None,
             help="write the evaluation negatives used to this file"),
     _option("init_checkpoint", RUNTIME, default=None,
@@ -108,6 +124,10 @@ OPTIONS = (
     _option("threads", RUNTIME, type=int, default=0,
             help="TF intra- and inter-op threads (0: all cores)"),
     _option("xla", RUNTIME, action="store_true", help="let XLA compile (auto-cluster) the graph"),
+    _option("random_features", CHECKED, type=int, default=None,
+            help="control run: replace every feature matrix by a seeded random matrix of the "
+                 "same shape and row norms (the value is its seed); real content should "
+                 "beat it"),
     _option("tf_log", RUNTIME, action="store_true",
             help="show TensorFlow's own start-up log lines (hidden by default)"),
 )
@@ -131,6 +151,21 @@ PRESETS = {
                  lr=0.005),
 }
 PRESETS["beauty"] = PRESETS["amazon"]
+# Datasets with real titles and posters (utility/data/content.py,
+# docs/datasets-real-content.md). The sampler draws DISTINCT users per batch, so ml100k's 943
+# users cannot fill the release's 2,048: 512 takes about half of them per step (194 steps an
+# epoch). beauty14 (22,363 users) keeps 2,048 and Amazon's model settings (same category).
+PRESETS["beauty14"] = dict(PRESETS["amazon"], folder="beauty14", modalities="text",
+                           epochs=500, eval_interval=10)
+PRESETS["ml100k"] = dict(folder="ml100k", modalities="image,text", batch_size=512,
+                         epochs=200, eval_interval=10)
+# The planted spurious-correlation benchmark (utility/data/spurious.py): one dataset per style
+# weight rho, named spurious-rho-<rho>; "spurious" alone is the one without the shift. Settings
+# that let every model peak within the epochs in one to three minutes of one core.
+SPURIOUS_PREFIX = "spurious-rho-"
+SPURIOUS = dict(n_layers=2, decay=1e-3, lambda_m=0.5, n_mca=1, adj_b=0.4, modalities="image",
+                epochs=40, eval_interval=2, batch_size=512, lr=0.005)
+PRESETS["spurious"] = dict(SPURIOUS, folder=SPURIOUS_PREFIX + "0")
 
 # Per model (all datasets) and per (model, dataset): the baselines' settings, documented in
 # the README's model sections. MCLN has none: the dataset presets are the release's.
@@ -139,27 +174,65 @@ MODEL_PRESETS = {
     # decay is BPRMF's); MMGCN's layer count is its public script's.
     "vbpr": dict(decay=1e-1, feature_decay=1e-2),
     "mmgcn": dict(decay=1e-2, n_layers=2),
+    # MGAT: MMGCN's decay, one layer as its public code runs (docs/baselines-multimodal.md).
+    "mgat": dict(decay=1e-2, n_layers=1),
     # docs/baselines.md: chosen by a validation grid on Taobao (lr 1e-3 is COMMON's; LightGCN
     # keeps the dataset's n_layers, Taobao's 5 won there).
     "bprmf": dict(decay=1e-1),
+    # SVD++: BPRMF's decay for the same ID factors; validation on Taobao preferred it to 1e-2
+    # (docs/baselines.md).
+    "svdpp": dict(decay=1e-1),
     "lightgcn": dict(decay=1e-2),
     "ngcf": dict(decay=1e-1, n_layers=1),
+    # docs/baselines-multimodal.md: untuned, the public code's settings (InvRL: alpha, lambda,
+    # the predictor's projection L2 and its 10 environments; DMRL: decay_r, decay_c, K = 4).
+    "invrl": dict(decay=1e-2, feature_decay=1e-1, n_envs=10, irm_weight=1.0, mask_decay=0.1),
+    "dmrl": dict(decay=1e-2, n_factors=4, dcor_weight=1.0),
 }
 
 
-def build_parser():
+def build_parser(dataset="demo", model="mcln"):
+    """The flags' parser; its --help shows the preset values of ``dataset`` and ``model``
+    as the defaults of the options they fill."""
+    presets = preset_values(dataset, model)
+    owner = dataset if model == "mcln" else "%s, %s" % (dataset, model)
     parser = argparse.ArgumentParser(
         description="Train and evaluate MCLN (SIGIR 2023) or a baseline on a leave-one-out "
-                    "dataset.")
+                    "dataset.",
+        epilog="Defaults marked 'preset' are those of --dataset %s%s; give --dataset NAME (and "
+               "--model) with --help for another's, or see the README's preset table."
+               % (dataset, "" if model == "mcln" else " --model " + model))
     for option in OPTIONS:
-        parser.add_argument("--" + option.name, **option.kwargs)
+        kwargs = dict(option.kwargs)
+        if kwargs.get("default") is None and presets.get(option.name) is not None:
+            kwargs["help"] = "%s (preset for %s: %s)" % (
+                kwargs.get("help", ""), owner, str(presets[option.name]).replace("%", "%%"))
+        parser.add_argument("--" + option.name, **kwargs)
     return parser
+
+
+def chosen_dataset_and_model(argv):
+    """--dataset and --model as ``argv`` gives them (defaults otherwise), read before the
+    full parse so that --help can show that preset."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--dataset", default="demo")
+    early.add_argument("--model", default="mcln")
+    known, _ = early.parse_known_args(argv)
+    return known.dataset, known.model
+
+
+def dataset_preset(dataset):
+    """The preset of the dataset named ``dataset`` (every spurious-rho-<rho>), or None."""
+    name = dataset.lower()
+    if name.startswith(SPURIOUS_PREFIX):
+        return dict(SPURIOUS, folder=name)
+    return PRESETS.get(name)
 
 
 def preset_values(dataset, model):
     """The preset value of every preset-filled option for ``dataset`` and ``model``."""
     values = dict(COMMON)
-    values.update(PRESETS.get(dataset.lower(), dict(folder=dataset)))
+    values.update(dataset_preset(dataset) or dict(folder=dataset))
     values.update(MODEL_PRESETS.get(model, {}))
     values.update(MODEL_PRESETS.get((model, dataset.lower()), {}))
     return values
@@ -167,7 +240,7 @@ def preset_values(dataset, model):
 
 def parse_args(argv=None):
     """Parse flags and fill unset hyperparameters from the presets."""
-    parser = build_parser()
+    parser = build_parser(*chosen_dataset_and_model(argv))
     args = parser.parse_args(argv)
     name = args.dataset.lower()
     for key, value in preset_values(args.dataset, args.model).items():
@@ -177,10 +250,11 @@ def parse_args(argv=None):
     if args.out_dir is None:
         args.out_dir = os.path.join("runs", name if args.model == "mcln"
                                     else "%s-%s" % (name, args.model))
-    names = [part.strip() for part in args.modalities.split(",") if part.strip()]
-    if names not in (["image"], ["image", "text"]):
-        parser.error("--modalities must be 'image' or 'image,text', got %r" % args.modalities)
-    args.modality_list = names
+    names = modality_list(args.modalities)
+    if names is None:
+        parser.error("--modalities must be 'image,text', 'image' or 'text', got %r"
+                     % args.modalities)
+    args.modalities, args.modality_list = ",".join(names), names
     if args.model == "mcln":
         try:
             resolve(args.variant, names)
@@ -189,6 +263,9 @@ def parse_args(argv=None):
     elif args.variant != "full" or args.formulation != "release":
         parser.error("--variant and --formulation are MCLN's; --model %s has neither"
                      % args.model)
+    if args.model == "dmrl" and (args.n_factors < 1 or args.embed_size % args.n_factors):
+        parser.error("--model dmrl splits --embed_size %d into --n_factors %d equal factors: "
+                     "give a divisor of it" % (args.embed_size, args.n_factors))
     try:
         args.Ks = [int(k) for k in str(args.Ks).split(",")]
     except ValueError:
@@ -198,6 +275,8 @@ def parse_args(argv=None):
     if args.patience < 0 or (args.patience and not args.valid):
         parser.error("--patience needs --valid and N >= 0 (stopping on test metrics would "
                      "tune on the test set)")
+    if args.valid_negatives and not args.valid:
+        parser.error("--valid_negatives needs --valid (there is no validation split without it)")
     for rate in ("message_dropout", "node_dropout"):
         if not 0.0 <= getattr(args, rate) < 1.0:
             parser.error("--%s must be in [0, 1), got %r" % (rate, getattr(args, rate)))
@@ -206,12 +285,30 @@ def parse_args(argv=None):
     return args
 
 
+def modality_list(text):
+    """The modalities ``text`` names ('image', 'text' or both, comma separated, in either
+    order) in the one order models read them, image first (so that 'text,image' builds and
+    records the same run as 'image,text'); None when it names anything else or a repeat."""
+    names = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not names or len(set(names)) != len(names) or not set(names) <= set(MODALITIES):
+        return None
+    return [name for name in MODALITIES if name in names]
+
+
 def negatives_mode(args):
     """--negatives, or its default: ``clean`` with --valid, ``release`` (faithful) without."""
     mode = getattr(args, "negatives", None)
     if mode is None:
         return "clean" if args.valid else "release"
     return mode
+
+
+SAMPLED_METRICS = ("hit", "ndcg")  # the sampled protocol's, at each K
+
+
+def ordered_names(Ks):
+    """The sampled protocol's metric names in print order: every HR@K, then every NDCG@K."""
+    return ["%s@%d" % (name, k) for name in SAMPLED_METRICS for k in Ks]
 
 
 def metric_names(protocol, Ks):

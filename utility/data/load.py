@@ -10,6 +10,7 @@ of a ``.npy``); docs/data-format.md lists each check.
 """
 import hashlib
 import os
+import re
 import time
 import warnings
 
@@ -19,7 +20,7 @@ from utility.common.errors import InputError, located
 
 SPLIT_FILES = ("train.txt", "test.txt", "validation.txt")
 FEATURE_STEMS = {"image": "item2imgfeat", "text": "itemtitle2vec"}
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"  # 3: skipped-line warnings name the bad token and its column
 CHECKSUM_KEY = "_checksum"  # stored in every cache beside the arrays it covers
 FEED_ALIGNMENT = 64  # bytes: enough for every SIMD width TensorFlow is built for
 MAX_ID = 2 ** 31 - 1  # ids index TensorFlow tables: anything larger is a typo, not a catalogue
@@ -151,27 +152,72 @@ def load_dataset(data_dir, modalities, log=print):
     """
     if not os.path.isdir(data_dir):
         raise InputError("dataset folder %s does not exist" % data_dir)
+    for modality in modalities:  # a missing file is found before the splits are parsed
+        feature_source(data_dir, modality)
+    dataset = load_splits(data_dir, log)
+    add_features(dataset, data_dir, modalities, log)
+    return dataset
+
+
+def load_splits(data_dir, log=print):
+    """The split files of ``data_dir`` as a Dataset without features (``add_features``
+    reads those once the model says which it needs)."""
+    if not os.path.isdir(data_dir):
+        raise InputError("dataset folder %s does not exist" % data_dir)
     train_path, test_path, valid_path = [os.path.join(data_dir, name) for name in SPLIT_FILES]
     sources = [train_path, test_path] + ([valid_path] if os.path.exists(valid_path) else [])
     for path in sources:
         if not os.path.isfile(path):
             raise InputError("%s: file not found" % path)
-    feature_paths = [feature_source(data_dir, modality) for modality in modalities]
     arrays = cached(data_dir, "interactions", sources,
                     lambda: parse_interactions(train_path, test_path, valid_path), log)
     for message in arrays["warnings"]:
         log("warning: %s" % message)
-    n_users, n_items = int(arrays["n_users"]), int(arrays["n_items"])
-    features = {}
-    for modality, path in zip(modalities, feature_paths):
+    refuse_untestable(test_path, arrays["test_pairs"], arrays["train_indptr"])
+    return Dataset(train_path, int(arrays["n_users"]), int(arrays["n_items"]),
+                   arrays["train_indptr"], arrays["train_items"], arrays["test_pairs"],
+                   arrays["valid_pairs"], {})
+
+
+def add_features(dataset, data_dir, modalities, log=print):
+    """Read the feature file of each of ``modalities`` into ``dataset.features``."""
+    for modality in modalities:
+        path = feature_source(data_dir, modality)
         if path.endswith(".npy"):
-            features[modality] = read_npy_features(path, n_items)
+            matrix = read_npy_features(path, dataset.n_items)
         else:
-            features[modality] = cached(
-                data_dir, "features_" + modality, [path],
-                lambda path=path: {"matrix": read_features(path, n_items)}, log)["matrix"]
-    return Dataset(train_path, n_users, n_items, arrays["train_indptr"], arrays["train_items"],
-                   arrays["test_pairs"], arrays["valid_pairs"], features)
+            matrix = cached(data_dir, "features_" + modality, [path],
+                            lambda: {"matrix": read_features(path, dataset.n_items)},
+                            log)["matrix"]
+        dataset.features[modality] = aligned(matrix)
+
+
+def random_features(features, seed):
+    """The control for content: each modality's matrix replaced by a seeded standard normal
+    matrix of the same shape whose rows have the original rows' L2 norms (a zero row stays
+    zero). A model that scores as well on these has not used the content."""
+    replaced = {}
+    for index, modality in enumerate(sorted(features)):
+        matrix = np.asarray(features[modality], dtype=np.float32)
+        noise = np.random.RandomState([seed, index]).standard_normal(matrix.shape)
+        norms = np.linalg.norm(matrix.astype(np.float64), axis=1, keepdims=True)
+        scale = norms / np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
+        replaced[modality] = aligned((noise * scale).astype(np.float32))
+    return replaced
+
+
+def refuse_untestable(test_path, test_pairs, train_indptr):
+    """An InputError when no test user could be evaluated: ``test_path`` holds no pairs
+    (empty, or every line skipped), or none of its users has a train item. A whole run
+    would otherwise train and report metrics over no users."""
+    if not len(test_pairs):
+        raise InputError("%s: no test pairs ('uid iid' lines); every user evaluated comes "
+                         "from this file" % test_path)
+    has_train = np.diff(train_indptr) > 0
+    users = np.unique(test_pairs[:, 0])
+    if not has_train[users].any():
+        raise InputError("%s: none of its %d users has items in train.txt, so no ranking "
+                         "could be learned for any of them" % (test_path, len(users)))
 
 
 def checksum(arrays):
@@ -255,10 +301,15 @@ def is_integer(token):
     return token.isdigit() or (token[:1] == b"-" and token[1:].isdigit())
 
 
-def parse_ids(path, line_no, tokens):
-    """The ids of a line's tokens: decimal integers in 0..MAX_ID, else a located error."""
+def parse_ids(path, line_no, line):
+    """The ids of a raw line's tokens: decimal integers in 0..MAX_ID, else a located error
+    naming the first bad token and its column (1-based, in bytes)."""
+    tokens = line.split()
     if not b"".join(tokens).isdigit() and not all(map(is_integer, tokens)):
-        raise located(path, line_no, "ids must be integers, got %s" % shown(b" ".join(tokens)))
+        bad = next(match for match in re.finditer(rb"\S+", line)
+                   if not is_integer(match.group()))
+        raise located(path, line_no, "ids must be integers, got %s at column %d"
+                      % (shown(bad.group()), bad.start() + 1))
     ids = [int(token) for token in tokens]
     if min(ids) < 0:
         raise located(path, line_no, "ids must be non-negative, got %d" % min(ids))
@@ -270,7 +321,7 @@ def parse_ids(path, line_no, tokens):
 def id_lines(path):
     """(line number, ids) of each non-blank ``id id ...`` line; bad ids are located errors."""
     for line_no, line in numbered_lines(path):
-        yield line_no, parse_ids(path, line_no, line.split())
+        yield line_no, parse_ids(path, line_no, line)
 
 
 def read_train(path):
@@ -303,7 +354,7 @@ def read_pairs(path, skip_malformed):
         try:
             if len(tokens) < 2:
                 raise located(path, line_no, "expected 'uid iid', got %s" % shown(line))
-            ids = parse_ids(path, line_no, tokens)
+            ids = parse_ids(path, line_no, line)
         except InputError as error:
             if not skip_malformed or (len(tokens) >= 2 and all(map(is_integer, tokens))):
                 raise

@@ -29,8 +29,9 @@ import time
 
 import numpy as np
 
-from utility.common.atomic import (disk_full, is_disk_full, is_temporary, sha256_of, temporary_path,
-                            write_json_atomically)
+from utility.common.atomic import (disk_full, is_disk_full, is_temporary, remove_quietly,
+                                   sha256_of, temporary_path, write_atomically,
+                                   write_json_atomically)
 from utility.common.errors import InputError
 from utility.config.flags import changed_settings, hyperparameters, resumable_options
 from utility.run.run_lock import command_line
@@ -443,3 +444,24 @@ def interruption_message(args, argv):
     resume = list(argv) + ([] if "--resume" in argv else ["--resume"])
     return "the last checkpoint is %s; continue with: %s" % (os.path.dirname(last),
                                                             command_line(resume))
+
+
+INTERRUPTION_NOTE = "interrupted.txt"
+
+
+def record_interruption(args, argv, word="interrupted"):
+    """``interruption_message``, also written to ``<out_dir>/interrupted.txt``: the terminal
+    that showed it may be gone (``| tee log`` dies with the Ctrl-C). Returns the message."""
+    message = interruption_message(args, argv)
+    if os.path.isdir(args.out_dir):
+        try:
+            write_atomically(os.path.join(args.out_dir, INTERRUPTION_NOTE),
+                             lambda handle: handle.write("%s; %s\n" % (word, message)))
+        except InputError:  # unwritable or full: the message still reaches the terminal
+            pass
+    return message
+
+
+def clear_interruption(out_dir):
+    """Remove the note of an earlier interruption (the run it describes has now finished)."""
+    remove_quietly(os.path.join(out_dir, INTERRUPTION_NOTE))

@@ -3,7 +3,7 @@
     python -m experiments.run NAME --dataset D [--seeds 0,1,2] [--epochs N] [--workers K]
         [--backend local|ray] [--out runs/experiments] [--configs a,b] [any main.py flag]
 
-NAME: table2, table3, table4, table5, gcn_layers, formulation or spurious
+NAME: table2, table3, table4, table5, gcn_layers, formulation, control or spurious
 (experiments/catalogue.py).
 Every configuration and seed is an ordinary main.py run in ``<out>/NAME/D/<config>/seed-S/``;
 finished runs are skipped, interrupted ones resume from their last checkpoint. Writes

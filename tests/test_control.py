@@ -57,3 +57,15 @@ def test_main_records_the_control_and_trains_on_it(tmp_path):
     with open(os.path.join(str(out), "results.json")) as handle:
         results = json.load(handle)
     assert results["hyperparameters"]["random_features"] == 3
+
+
+def test_the_control_experiment_pairs_each_model_with_its_random_twin():
+    from experiments.catalogue import plan
+    _, configs, claims = plan("control", "ml100k", ["image", "text"])
+    flags = {c.name: dict(c.flags) for c in configs}
+    assert flags == {"mcln": {"--model": "mcln"},
+                     "mcln-random": {"--model": "mcln", "--random_features": 0},
+                     "vbpr": {"--model": "vbpr"},
+                     "vbpr-random": {"--model": "vbpr", "--random_features": 0}}
+    assert [(c.better, c.worse, c.kind) for c in claims] == [
+        (("mcln",), ("mcln-random",), "greater"), (("vbpr",), ("vbpr-random",), "greater")]

@@ -9,15 +9,17 @@ ENV MCLN_NO_VENV=1
 
 WORKDIR /workspace/mcln
 
-# Hold numpy at the image's own version: TensorFlow was built against it, so scipy or
-# scikit-learn must not upgrade it. These pins (the versions of the Python 3.7 test setup)
-# have Python 3.8 wheels and accept any numpy from 1.16.5 to 1.22.
+# Every line of requirements.txt but TensorFlow's and protobuf's (the image's own build
+# stays), so that the image cannot miss a package the code imports. numpy is held at the
+# image's version: TensorFlow was built against it, so no other package may upgrade it
+# (pip then picks the versions that accept it).
+COPY requirements.txt /tmp/requirements.txt
 RUN python -c "import numpy; print('numpy==' + numpy.__version__)" > /tmp/keep-numpy.txt \
+    && grep -v -i -E '^[[:space:]]*(tensorflow|protobuf)([^[:alnum:]._-]|$)' /tmp/requirements.txt \
+        > /tmp/requirements-image.txt \
     && python -m pip install --no-cache-dir --constraint /tmp/keep-numpy.txt \
-        scipy==1.7.3 \
-        scikit-learn==1.0.2 \
-        pytest==8.3.5 \
-    && rm /tmp/keep-numpy.txt
+        --requirement /tmp/requirements-image.txt \
+    && rm /tmp/keep-numpy.txt /tmp/requirements.txt /tmp/requirements-image.txt
 
 COPY . .
 

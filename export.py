@@ -30,7 +30,7 @@ def main(argv=None):
     # Imported once the flags are known to be good: --help answers before TensorFlow starts.
     from utility.serve.export import export
     path, checkpoint = export(args.run, args.export_dir, args.checkpoint, args.data_path,
-                              args.version)
+                              args.version, args.tf_log)
     print("exported %s as SavedModel %s (signature serving_default)" % (checkpoint, path))
 
 

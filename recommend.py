@@ -31,7 +31,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     ids = read_user_file(args.users_file) if args.users_file else parse_user_ids(args.users)
-    result = recommend(args.run, ids, args.k, args.checkpoint, args.data_path)
+    result = recommend(args.run, ids, args.k, args.checkpoint, args.data_path, args.tf_log)
     sys.stdout.write(FORMATS[args.format](result))
 
 

@@ -7,6 +7,7 @@ import types
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from data_sources import SHARED  # noqa: F401  (data outside the repository: see there)
 from utility.run.build import load_adjacency, model_and_config, start
 from utility.data.load import load_dataset
 from utility.data.sampler import Batch
@@ -14,7 +15,6 @@ from utility.data.sampler import Batch
 tf.disable_eager_execution()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(REPO), "shared")
 
 
 def hyperparameters(**overrides):

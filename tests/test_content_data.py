@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.data_sources import content_mirror, missing_content_mirror
 from utility.common.errors import InputError
 from utility.data import content
 from utility.data.features import command
@@ -30,16 +31,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EUCERIN = "Eucerin Original Healing Soothing Repair Creme, 16-Ounce Jars (Pack of 2)"
 
 
-def content_mirror():
-    for candidate in (os.environ.get("MCLN_DATA_MIRROR"),
-                      os.path.join(os.path.dirname(REPO), "shared", "data", "content-mirror")):
-        if candidate and os.path.isfile(os.path.join(candidate, "SOURCES.md")):
-            return candidate
-    return None
-
-
 MIRROR = content_mirror()
-needs_mirror = pytest.mark.skipif(MIRROR is None, reason="content mirror not present")
+needs_mirror = pytest.mark.skipif(MIRROR is None, reason=missing_content_mirror())
 
 
 def mirrored(github_file):
@@ -59,10 +52,11 @@ class FakeText(object):
     """Stand-in sentence encoder: 4 numbers from the text's bytes; a zero row if empty."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.last_empty_count = [], 0
 
     def encode(self, texts, batch_size, show_progress):
         self.calls.append(list(texts))
+        self.last_empty_count = sum(1 for text in texts if not text)
         rows = []
         for text in texts:
             data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.float32)

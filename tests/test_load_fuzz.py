@@ -119,6 +119,8 @@ def expected_dataset(files):
         if not train:
             raise Invalid
         test = pairs_of(files["test.txt"], skip_unparsable=True)
+        if not any(user in train for user, _ in test):  # nobody to evaluate
+            raise Invalid
         valid = pairs_of(files["validation.txt"], skip_unparsable=False)
         held_out = test + valid  # both count, as train does
         n_users = 1 + max(list(train) + [user for user, _ in held_out])

@@ -89,7 +89,7 @@ def test_train_lines_without_items_or_repeated(tmp_path):
                                        "(ids go up to 2147483647)")
     folder = folder_with(tmp_path, lambda f: replace_line(f, "train.txt", 2, "1 4 \xff5"))
     assert load_error(folder).endswith("train.txt:2: ids must be integers, got "
-                                       "'1 4 \\xc3\\xbf5'")
+                                       "'\\xc3\\xbf5' at column 5")
 
 
 def test_held_out_users_without_train_items_warn(tmp_path):
@@ -116,7 +116,8 @@ def test_unparsable_test_lines_skipped_other_split_errors_located(tmp_path):
     logged = []
     dataset = load_dataset(folder, MODALITIES, log=logged.append)
     assert [line for line in logged if line.startswith("warning:")] == [
-        "warning: skipped (as the release does) %s:3: ids must be integers, got '2 x7'"
+        "warning: skipped (as the release does) %s:3: ids must be integers, got 'x7' at "
+        "column 3"
         % os.path.join(folder, "test.txt")]
     assert 2 not in dataset.test_pairs[:, 0]
     folder = folder_with(tmp_path, lambda f: replace_line(f, "test.txt", 3, "2 -7"))
@@ -296,3 +297,28 @@ def test_corrupted_cache_is_rebuilt(tmp_path, corruption):
     again = []
     load_dataset(folder, MODALITIES, log=again.append)
     assert again == []  # rebuilt: read from the cache, silently
+
+
+def test_bad_id_named_with_its_column_not_the_line_cut_short(tmp_path):
+    # The case: a long line whose bad token (letter O for zero) lies past the cut.
+    items = " ".join(str(item) for item in range(3, 14))
+    folder = folder_with(tmp_path, lambda f: replace_line(f, "train.txt", 3,
+                                                          "2 %s 12O 4" % items))
+    column = len("2 %s " % items) + 1
+    assert load_error(folder).endswith("train.txt:3: ids must be integers, got '12O' at "
+                                       "column %d" % column)
+    folder = folder_with(tmp_path, lambda f: replace_line(f, "train.txt", 3, "\t 2  -x 4"))
+    assert load_error(folder).endswith("train.txt:3: ids must be integers, got '-x' at "
+                                       "column 6")
+
+
+def test_test_split_without_evaluable_users_refused(tmp_path):
+    folder = folder_with(tmp_path, test_txt=b"")
+    assert load_error(folder) == "%s: no test pairs ('uid iid' lines); every user evaluated " \
+        "comes from this file" % os.path.join(folder, "test.txt")
+    folder = folder_with(tmp_path, test_txt=b"1 x\n\n")  # every line skipped
+    assert load_error(folder).startswith(os.path.join(folder, "test.txt") + ": no test pairs")
+    # Users 40 and 41 have no train line: nothing to rank them from.
+    folder = folder_with(tmp_path, test_txt=b"40 1\n41 2\n40 3\n")
+    assert load_error(folder) == "%s: none of its 2 users has items in train.txt, so no " \
+        "ranking could be learned for any of them" % os.path.join(folder, "test.txt")

@@ -1,8 +1,8 @@
 """Tests of utility/data/prepare.py: real splits from the offline mirror, checksums, CLI errors.
 
 The mirror (a byte copy of part of the public MEGCF repository) lives outside the
-repository at ``<repo>/../shared/data/megcf-mirror``; tests that need it are skipped when it
-is absent. Outputs go to pytest's tmp_path only.
+repository (tests/data_sources.py: ``$MCLN_DATA_MIRROR``); tests that need it are skipped
+when it is absent. Outputs go to pytest's tmp_path only.
 """
 import functools
 import http.server
@@ -16,24 +16,25 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from data_sources import megcf_mirror, missing_mirror
 from utility.data import prepare as prepare_data
 from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MIRROR = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "megcf-mirror"))
+MIRROR = megcf_mirror()
 OUTPUT_FILES = prepare_data.RAW_FILES + (prepare_data.IMAGE_FEATURES,
                                          prepare_data.TEXT_FEATURES)
 
 EXPECTED = {
-    # name: (users, items, train entries, image dim, text dim)
+    # name: (users, items, train entries, image dim, text dim: None = no title features)
     "amazon": (15576, 8678, 123742, 962, 300),
-    "taobao": (12539, 8735, 71109, 1127, 300),
+    "taobao": (12539, 8735, 71109, 1127, None),
 }
 
 
 def needs_mirror(public):
     if not os.path.isdir(os.path.join(MIRROR, "Data", public)):
-        pytest.skip("offline mirror %s not present" % os.path.join(MIRROR, "Data", public))
+        pytest.skip(missing_mirror())
 
 
 def read_matrix(path):
@@ -74,11 +75,15 @@ def test_counts_and_feature_files(prepared, name):
     folder, lines = prepared(name)
     users, items, train_entries, image_dim, text_dim = EXPECTED[name]
     summary = lines[-1]
-    assert ("%d users, %d items, %d train entries, image dim %d, text dim %d"
-            % (users, items, train_entries, image_dim, text_dim)) in summary
+    text = "text dim %d" % text_dim if text_dim else "no text features (the release " \
+        "uses none on Taobao; --with_titles builds them)"
+    assert ("%d users, %d items, %d train entries, image dim %d, %s"
+            % (users, items, train_entries, image_dim, text)) in summary
     assert "entity-bag" in summary
     assert os.path.basename(folder) == prepare_data.OUTPUT_FOLDERS[name]
-    assert sorted(os.listdir(folder)) == sorted(OUTPUT_FILES)
+    written = OUTPUT_FILES if text_dim else prepare_data.RAW_FILES + (
+        prepare_data.IMAGE_FEATURES,)
+    assert sorted(os.listdir(folder)) == sorted(written)
 
     # The splits are verbatim copies of the mirrored files.
     public = prepare_data.PUBLIC_FOLDERS[name]
@@ -96,10 +101,11 @@ def test_counts_and_feature_files(prepared, name):
     assert np.all(zero_rows | (np.abs(norms - 1.0) < 1e-4))
     assert np.all(image >= 0)
 
-    ids, text = read_matrix(os.path.join(folder, prepare_data.TEXT_FEATURES))
-    assert text.shape == (items, text_dim)
-    assert np.array_equal(ids, np.arange(items))
-    assert np.all(np.isfinite(text))
+    if text_dim:
+        ids, text = read_matrix(os.path.join(folder, prepare_data.TEXT_FEATURES))
+        assert text.shape == (items, text_dim)
+        assert np.array_equal(ids, np.arange(items))
+        assert np.all(np.isfinite(text))
 
 
 def test_second_preparation_is_byte_identical(prepared, tmp_path):
@@ -117,15 +123,24 @@ def test_rerun_reuses_files_without_network(prepared, tmp_path):
     copy = tmp_path / "Taobao"
     shutil.copytree(folder, str(copy))
     os.remove(str(copy / prepare_data.IMAGE_FEATURES))
-    text_before = (copy / prepare_data.TEXT_FEATURES).stat().st_mtime_ns
     # An unreachable mirror proves that nothing is downloaded again.
     again, lines = prepare_quietly("taobao", tmp_path, "http://127.0.0.1:9/")
     assert os.path.samefile(again, str(copy))
     assert sum("reusing verified" in line for line in lines) == len(prepare_data.RAW_FILES)
-    assert (copy / prepare_data.TEXT_FEATURES).stat().st_mtime_ns == text_before
+    assert not (copy / prepare_data.TEXT_FEATURES).exists()  # image only, as released
     with open(os.path.join(folder, prepare_data.IMAGE_FEATURES), "rb") as original, \
             open(str(copy / prepare_data.IMAGE_FEATURES), "rb") as rebuilt:
         assert original.read() == rebuilt.read()
+
+
+def test_taobao_title_features_only_when_asked(prepared, tmp_path):
+    folder, _ = prepared("taobao")
+    shutil.copytree(folder, str(tmp_path / "Taobao"))
+    again = prepare_data.prepare("taobao", data_path=str(tmp_path),
+                                 mirror="http://127.0.0.1:9/", log=[].append, with_titles=True)
+    ids, text = read_matrix(os.path.join(again, prepare_data.TEXT_FEATURES))
+    assert text.shape == (EXPECTED["taobao"][1], prepare_data.TEXT_DIM)
+    assert np.array_equal(ids, np.arange(EXPECTED["taobao"][1]))
 
 
 def test_corrupted_file_is_rejected(tmp_path):
@@ -144,11 +159,9 @@ def test_corrupted_file_is_rejected(tmp_path):
     assert "test.txt" in message
     assert prepare_data.SHA256["amazon-beauty"]["test.txt"] in message
     assert prepare_data.sha256_of(str(broken)) in message
-    out = tmp_path / "out" / "amazon-beauty"
-    left = sorted(os.listdir(str(out)))
-    assert "test.txt" not in left
-    assert not [name for name in left if name.startswith(".") or name.endswith(".tmp")]
-    assert left == ["train.txt", "validation.txt"]
+    # Nothing half-made: the new folder was filled under a temporary name, now removed,
+    # with the parent made for it.
+    assert not (tmp_path / "out").exists()
 
 
 def test_download_over_http(tmp_path):
@@ -221,13 +234,13 @@ def test_cli_mirror_missing_file(tmp_path):
     result = run_cli(["amazon", "--mirror", str(mirror)], tmp_path)
     assert_one_line_error(result, os.path.join(str(mirror), "Data", "amazon-beauty",
                                                "train.txt"))
-    assert os.listdir(str(tmp_path / "Data" / "amazon-beauty")) == []
+    assert not (tmp_path / "Data").exists()  # no empty folder a run would mistake for data
 
 
 def test_cli_unreachable_url_mirror(tmp_path):
     result = run_cli(["taobao", "--mirror", "http://127.0.0.1:9/"], tmp_path)
     assert_one_line_error(result, "network fetch failed", "127.0.0.1:9", "--mirror")
-    assert os.listdir(str(tmp_path / "Data" / "Taobao")) == []
+    assert not (tmp_path / "Data").exists()
 
 
 def test_cli_mirror_from_environment(tmp_path):

@@ -1,6 +1,6 @@
 """Loading the prepared public Beauty split: the binary cache, and a short training run.
 
-Needs the offline mirror ``../shared/data/megcf-mirror`` (skipped where absent).
+Needs the offline MEGCF mirror (tests/data_sources.py; skipped where absent).
 """
 import json
 import os
@@ -9,17 +9,18 @@ import time
 import numpy as np
 import pytest
 
-from helpers import SHARED, run_main
+from data_sources import megcf_mirror, missing_mirror
+from helpers import run_main
 from utility.data import load as load_data
 from utility.data import prepare as prepare_data
 
-MIRROR = os.path.join(SHARED, "data", "megcf-mirror")
+MIRROR = megcf_mirror()
 
 
 @pytest.fixture(scope="module")
 def beauty(tmp_path_factory):
     if not os.path.isdir(os.path.join(MIRROR, "Data", "amazon-beauty")):
-        pytest.skip("offline mirror not present at %s" % MIRROR)
+        pytest.skip(missing_mirror())
     base = str(tmp_path_factory.mktemp("real"))
     return prepare_data.prepare("amazon", data_path=base, mirror=MIRROR, log=lambda *a: None)
 

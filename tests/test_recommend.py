@@ -140,7 +140,7 @@ def evaluation_top_k(directory):
         "model"], "--data_path", hyperparameters["data_path"], "--out_dir", directory]
         + TRAIN_FLAGS + (["--valid"] if hyperparameters["valid"] else []))
     cls, config = model_and_config(args)
-    dataset, adjacency = main.load(args, cls, config)
+    dataset, adjacency = main.load(args, cls, config, main.load_splits(args))
     evaluate = Evaluator(args, dataset)
     graph, session, model = start(cls, config, dataset, adjacency, args.seed)
     with session:
@@ -256,6 +256,53 @@ def test_saved_model_in_a_fresh_process_answers_as_recommend(runs, outputs):
         assert np.isneginf(every["scores"][row][N_ITEMS - len(excluded):]).all()
         assert np.isfinite(every["scores"][row][:N_ITEMS - len(excluded)]).all()
         assert every["item_ids"][row][:K] == got[user][0]
+
+
+UNKNOWN_USER_SCRIPT = textwrap.dedent("""
+    import sys
+    import tensorflow as tf
+    path, users = sys.argv[1], [int(user) for user in sys.argv[2].split(",")]
+    try:
+        if tf.__version__.startswith("1."):
+            with tf.Session(graph=tf.Graph()) as session:
+                meta = tf.saved_model.loader.load(session, ["serve"], path)
+                signature = meta.signature_def["serving_default"]
+                session.run(signature.outputs["item_ids"].name,
+                            {signature.inputs["user_ids"].name: users,
+                             signature.inputs["k"].name: 3})
+        else:
+            serve = tf.saved_model.load(path).signatures["serving_default"]
+            serve(user_ids=tf.constant(users, tf.int64), k=tf.constant(3))
+    except tf.errors.InvalidArgumentError as error:
+        print("refused: %s" % [line.strip() for line in error.message.splitlines()
+                               if "assertion failed" in line][0])
+""")
+
+
+def test_saved_model_loads_without_warnings_and_names_unknown_users(outputs):
+    """No variable warnings when TensorFlow 2.x loads it (the tables are constants); a user
+    id beyond the run's users is refused naming that id and the range, not an index of the
+    graph's internals (user + 1 of U + 1 CSR bounds)."""
+    _, export_dir = outputs
+    status, out, err = finished(started(
+        ["-c", UNKNOWN_USER_SCRIPT, os.path.join(export_dir, "1"), "%d,3,-1" % N_USERS]))
+    assert status == 0, err
+    assert out.strip().splitlines()[-1].endswith(
+        "assertion failed: [unknown user ids (this model knows users 0 to %d):] [%d -1]"
+        % (N_USERS - 1, N_USERS))
+    assert "reference variable" not in err and "Unable to create a python object" not in err
+
+
+def test_recommend_and_export_keep_tensorflow_quiet(runs, tmp_path):
+    """Nothing on stderr but what the commands say themselves: TensorFlow's CUDA lines and
+    deprecation notices are hidden, as main.py hides them (--tf_log shows them)."""
+    directory = runs[0]["mcln"]
+    recommended = started(["recommend.py", "--run", directory, "--users", "1", "--k", "2"])
+    exported = started(["export.py", "--run", directory, "--export_dir", str(tmp_path)])
+    for process, first in ((recommended, "user,rank,item,score"), (exported, "exported ")):
+        status, out, err = finished(process)
+        assert (status, err) == (0, "")
+        assert out.startswith(first)
 
 
 def test_the_other_tensorflow_line_reads_the_checkpoint_and_the_saved_model(runs, outputs):

@@ -1,5 +1,5 @@
-"""The release's own numbers (../shared/fixtures/release-tiny): losses and ranking scores for
-given weights, before and after one Adam step."""
+"""The release's own numbers (found as tests/data_sources.py says: ``$MCLN_FIXTURES``):
+losses and ranking scores for given weights, before and after one Adam step."""
 import json
 import os
 import shutil
@@ -8,17 +8,18 @@ import types
 import numpy as np
 import pytest
 
-from helpers import SHARED, Built
+from data_sources import missing_fixtures, release_fixtures
+from helpers import Built
 from utility.run.checkpoint import restore_variables
 
-FIXTURES = os.path.join(SHARED, "fixtures", "release-tiny")
+FIXTURES = release_fixtures()
 
 
 @pytest.mark.parametrize("name", ["beauty", "taobao"])
 def test_reproduces_release_outputs(tmp_path, name):
     base = os.path.join(FIXTURES, name)
     if not os.path.isdir(base):
-        pytest.skip("release fixtures not present at %s" % FIXTURES)
+        pytest.skip(missing_fixtures())
     with open(os.path.join(base, "expected.json")) as handle:
         expected = json.load(handle)
     data = str(tmp_path / "data")

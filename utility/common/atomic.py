@@ -29,6 +29,25 @@ def temporary_path(path):
     return "%s%s%d-%s" % (path, TEMPORARY_MARK, os.getpid(), uuid.uuid4().hex[:8])
 
 
+def missing_folders(path):
+    """The folders ``os.makedirs(path)`` would create, innermost first (to undo it)."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def remove_empty(folders):
+    """Remove ``folders`` in order, stopping at the first that is not empty (or gone)."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
 def is_temporary(name):
     """Whether a file or folder name is one ``temporary_path`` made."""
     return TEMPORARY_MARK in os.path.basename(name)

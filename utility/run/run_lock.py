@@ -4,7 +4,9 @@ A run holds an exclusive ``flock`` on ``<out_dir>/.run.lock`` for its whole life
 who it is into the file (pid, host, start time, command line). A second run into the same
 folder is refused with that description. The kernel drops the lock when the holder's
 process ends however it ends (exit, exception, SIGKILL), so a lock file left by a dead run
-never blocks anyone; the file itself stays, emptied on a clean release.
+never blocks anyone; the file itself stays, emptied on a clean release. A folder the lock
+created and the run left empty (it failed before writing anything, e.g. on bad data) is
+removed on release, with the parents created for it.
 """
 import datetime
 import errno
@@ -15,6 +17,7 @@ import shlex
 import socket
 import sys
 
+from utility.common.atomic import missing_folders, remove_empty
 from utility.common.errors import InputError
 
 LOCK_FILE = ".run.lock"
@@ -49,10 +52,12 @@ class RunLock(object):
         self.out_dir = out_dir
         self.path = os.path.join(out_dir, LOCK_FILE)
         self._descriptor = None
+        self._created = []  # folders acquire() made, innermost first
 
     def acquire(self):
         """Take the lock, or raise an InputError naming the run that holds it."""
         try:
+            self._created = missing_folders(self.out_dir)
             os.makedirs(self.out_dir, exist_ok=True)
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
@@ -75,6 +80,9 @@ class RunLock(object):
         """Empty the lock file and let go (closing the descriptor drops the flock)."""
         if self._descriptor is not None:
             os.ftruncate(self._descriptor, 0)
+            if self._created and os.listdir(self.out_dir) == [LOCK_FILE]:
+                os.remove(self.path)  # still holding the lock: no other run has it
+                remove_empty(self._created)
             os.close(self._descriptor)
             self._descriptor = None
 

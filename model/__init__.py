@@ -18,10 +18,14 @@ import importlib
 MODELS = {
     "mcln": ("model.MCLN", "MCLN"),
     "bprmf": ("model.bprmf", "BPRMF"),
+    "svdpp": ("model.svdpp", "SVDPP"),
     "lightgcn": ("model.lightgcn", "LightGCN"),
     "ngcf": ("model.ngcf", "NGCF"),
     "vbpr": ("model.vbpr", "VBPR"),
     "mmgcn": ("model.mmgcn", "MMGCN"),
+    "mgat": ("model.mgat", "MGAT"),
+    "invrl": ("model.invrl", "InvRL"),
+    "dmrl": ("model.dmrl", "DMRL"),
 }
 MODEL_NAMES = tuple(MODELS)
 

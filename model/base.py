@@ -103,6 +103,9 @@ class Recommender(object):
     Config = None
     # Whether training feeds counterfactual ("int") items: MCLN's counterfactual inputs.
     uses_int_items = False
+    # A model whose scores are not inner products sets a ``model.ranking.Serving`` here, what
+    # export.py serves it from.
+    serving = None
 
     @classmethod
     def adjacency_kind(cls, config):

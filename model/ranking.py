@@ -20,6 +20,10 @@ FullRanking = collections.namedtuple("FullRanking",
                                      "item_vectors")
 # ``refresh`` brings the per-evaluation caches up to date with the weights.
 Ranking = collections.namedtuple("Ranking", "refresh sampled full")
+# What export.py serves for a model whose scores are not inner products: ``tables`` (name ->
+# tensor, current after the refresh) and ``scores(tables, users (G,)) -> G x I``, which
+# rebuilds the full ranking's scores from those tables (as tensors) in another graph.
+Serving = collections.namedtuple("Serving", "tables scores")
 
 
 def held_out_rank(scores, candidates):
@@ -89,10 +93,19 @@ def full_ranking(user_table, item_vectors, refresh):
     ``user_table`` (U x D) and ``item_vectors`` (I x D) must be current after ``refresh``.
     top_k breaks ties by the lower item id.
     """
+    return scored_full_ranking(
+        lambda users: tf.matmul(tf.gather(user_table, users), item_vectors, transpose_b=True),
+        refresh, user_table, item_vectors)
+
+
+def scored_full_ranking(score_users, refresh, user_table=None, item_vectors=None):
+    """The full protocol from ``score_users(users (G,)) -> scores (G x I)``, for models whose
+    scores are not inner products too (their ``user_table`` and ``item_vectors`` are None,
+    and export.py serves them from the model's ``serving``)."""
     users = tf.placeholder(tf.int32, [None], name="full_users")
     masked = tf.placeholder(tf.int64, [None, 2], name="full_masked")
     k = tf.placeholder(tf.int32, [], name="full_k")
-    scores = tf.matmul(tf.gather(user_table, users), item_vectors, transpose_b=True)
+    scores = score_users(users)
     shape = tf.shape(scores, out_type=tf.int64)
     is_masked = tf.scatter_nd(masked, tf.ones_like(masked[:, 0]), shape) > 0
     scores = tf.where(is_masked, tf.fill(tf.shape(scores), -float("inf")), scores)

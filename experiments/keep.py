@@ -3,8 +3,9 @@
     python -m experiments.keep RUNNER_OUT RESULTS [--only NAME/D,...]
 
 For every experiment and dataset under RUNNER_OUT (``<out>/NAME/D/`` holding a summary.csv),
-copies into ``RESULTS/NAME/D/`` its summary.csv, summary.md, summary.png and claims.csv, and
-for every run ``<config>/seed-S/`` its results.json and the per-user outcome files that
+copies into ``RESULTS/NAME/D/`` its summary.csv, summary.md, summary.png and claims.csv, the
+experiment's own figures (any other ``*.png`` beside them, such as the spurious sweep's
+rho.png), and for every run ``<config>/seed-S/`` its results.json and the per-user outcome files that
 results.json names; never checkpoints, logs or negatives files (results.json records the
 negatives' SHA-256). A folder kept before is replaced whole, so nothing stale stays.
 """
@@ -24,6 +25,12 @@ def experiment_folders(runner_out):
     """["NAME/D"] of every experiment and dataset under ``runner_out`` with a summary."""
     found = glob.glob(os.path.join(runner_out, "*", "*", "summary.csv"))
     return sorted(os.path.relpath(os.path.dirname(path), runner_out) for path in found)
+
+
+def figures(folder):
+    """Names of the experiment's own figures in ``folder``: its *.png but summary.png."""
+    return sorted(name for name in os.listdir(folder)
+                  if name.endswith(".png") and name not in SUMMARY_FILES)
 
 
 def run_files(folder):
@@ -57,7 +64,8 @@ def keep(runner_out, results, only=None):
         source, target = os.path.join(runner_out, name), os.path.join(results, name)
         partial = target + ".copying"
         shutil.rmtree(partial, ignore_errors=True)
-        files = [f for f in SUMMARY_FILES if os.path.exists(os.path.join(source, f))]
+        files = [f for f in SUMMARY_FILES if os.path.exists(os.path.join(source, f))] \
+            + figures(source)
         for relative in files + run_files(source):
             destination = os.path.join(partial, relative)
             os.makedirs(os.path.dirname(destination), exist_ok=True)

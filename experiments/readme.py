@@ -12,7 +12,8 @@ gets, in between, the tables of ``RESULTS/NAME/D/`` (as ``python -m experiments.
 leaves it): one row per configuration (seeds; HR and NDCG at 5 and 10, or full-ranking
 Recall and NDCG at 20: mean ± sd over seeds, the paper's number where it has one) from
 summary.csv, then one row per claim and metric (A - B, 95 % interval, p, Holm p, verdict)
-from claims.csv. Everything else in the README is left as it is. ``--check`` writes nothing
+from claims.csv, then a link to each of the experiment's own figures (rho.png of the
+spurious sweep; summary.png is not shown). Everything else in the README is left as it is. ``--check`` writes nothing
 and exits 1, naming the markers, when the README differs from what it would write.
 """
 import argparse
@@ -21,6 +22,7 @@ import os
 import re
 import sys
 
+from experiments.keep import figures
 from experiments.plot import metric_label
 from utility.common.errors import InputError, exit_on_input_error
 
@@ -84,8 +86,9 @@ def claims_table(rows):
     return lines
 
 
-def tables(results, name):
-    """The text between the markers of ``name`` ("NAME/D")."""
+def tables(results, name, readme_dir="."):
+    """The text between the markers of ``name`` ("NAME/D"); figures are linked relative to
+    ``readme_dir``, the README's folder."""
     folder = os.path.join(results, name)
     configurations = [r for r in _rows(os.path.join(folder, "summary.csv")) if r["n"] != "0"]
     if not configurations:
@@ -95,6 +98,9 @@ def tables(results, name):
     claims = _rows(os.path.join(folder, "claims.csv"))
     if claims:
         lines += [""] + claims_table(claims)
+    for figure in figures(folder):
+        link = os.path.relpath(os.path.join(folder, figure), readme_dir).replace(os.sep, "/")
+        lines += ["", "![%s: %s](%s)" % (name, figure, link)]
     return "\n".join(lines) + "\n"
 
 
@@ -104,7 +110,7 @@ def check_markers(text):
                          "after it")
 
 
-def regenerate(text, results):
+def regenerate(text, results, readme_dir="."):
     """(the README ``text`` with every marker's tables remade, the markers' names)."""
     check_markers(text)
     names = []
@@ -112,15 +118,15 @@ def regenerate(text, results):
     def remade(match):
         names.append(match.group("name"))
         return "<!-- results:%s -->\n%s<!-- /results -->" % (
-            match.group("name"), tables(results, match.group("name")))
+            match.group("name"), tables(results, match.group("name"), readme_dir))
     return MARKER.sub(remade, text), names
 
 
-def differing(text, results):
+def differing(text, results, readme_dir="."):
     """Names of the markers whose tables differ from ``results``'."""
     check_markers(text)
     return [m.group("name") for m in MARKER.finditer(text)
-            if m.group("body") != tables(results, m.group("name"))]
+            if m.group("body") != tables(results, m.group("name"), readme_dir)]
 
 
 def main(argv=None):
@@ -133,8 +139,9 @@ def main(argv=None):
     options = parser.parse_args(argv)
     with open(options.readme) as f:
         text = f.read()
+    readme_dir = os.path.dirname(os.path.abspath(options.readme))
     if options.check:
-        stale = differing(text, options.results)
+        stale = differing(text, options.results, readme_dir)
         if stale:
             print("%s: results tables differ from %s for %s; run python -m experiments.readme"
                   % (options.readme, options.results, ", ".join(stale)))
@@ -142,7 +149,7 @@ def main(argv=None):
         print("%s: %d results tables match %s" % (
             options.readme, len(MARKER.findall(text)), options.results))
         return 0
-    remade, names = regenerate(text, options.results)
+    remade, names = regenerate(text, options.results, readme_dir)
     if remade != text:
         with open(options.readme, "w") as f:
             f.write(remade)

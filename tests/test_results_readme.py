@@ -50,7 +50,8 @@ def runner_output(root):
     folder = os.path.join(root, "table3", "taobao")
     write_csv(os.path.join(folder, "summary.csv"), SUMMARY)
     write_csv(os.path.join(folder, "claims.csv"), CLAIMS)
-    for name in ("summary.md", "summary.png", "negatives/seed-0-clean+valid-test.txt"):
+    for name in ("summary.md", "summary.png", "rho.png",
+                 "negatives/seed-0-clean+valid-test.txt"):
         write(os.path.join(folder, name), "x")
     for config in ("base", "v"):
         run = os.path.join(folder, config, "seed-0")
@@ -78,7 +79,7 @@ def test_keep_copies_summaries_results_and_named_outcomes_only(tmp_path):
     run = ["results.json", "outcomes/epoch-2-test.npz", "outcomes/epoch-2-valid.npz",
            "outcomes/epoch-4-test.npz"]
     assert listing(os.path.join(results, "table3", "taobao")) == sorted(
-        ["claims.csv", "summary.csv", "summary.md", "summary.png"] +
+        ["claims.csv", "summary.csv", "summary.md", "summary.png", "rho.png"] +
         [os.path.join(c, "seed-0", f) for c in ("base", "v") for f in run])
     with pytest.raises(InputError, match="no summary for table5/taobao"):
         keep.keep(str(tmp_path / "out"), results, only=["table5/taobao"])
@@ -96,6 +97,8 @@ EXPECTED = """<!-- results:table3/taobao -->
 | --- | --- | --- | --- | --- | --- | --- |
 | V > Base | HR@5 | +0.1000 | [+0.0500, +0.1500] | 0.0001 | 0.0002 | holds |
 | V > Base | NDCG@5 |  |  |  |  | no per-user outcomes: not tested |
+
+![table3/taobao: rho.png](results/table3/taobao/rho.png)
 <!-- /results -->"""
 
 
@@ -124,4 +127,4 @@ def test_readme_tables_are_remade_between_markers_and_checked(tmp_path, capsys):
 def test_the_repository_readme_matches_its_results_folder():
     with open(os.path.join(REPO, "README.md")) as f:
         text = f.read()
-    assert readme.differing(text, os.path.join(REPO, "results")) == []
+    assert readme.differing(text, os.path.join(REPO, "results"), REPO) == []

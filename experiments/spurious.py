@@ -17,16 +17,19 @@ from utility.config.flags import SPURIOUS_PREFIX
 
 FAMILY = "spurious"  # the runner's --dataset for this experiment (the rho = 0 data)
 RHOS = (0, 0.5, 1, 2)
-# (name, label, main.py flags): MCLN's Base, V, V&CL and full model, and VBPR.
+# (name, label, main.py flags): MCLN's Base, V, V&CL and full model, VBPR, and InvRL, the
+# established answer to spurious correlations between content and preference.
 MODELS = (
     ("base", "Base", (("--model", "mcln"), ("--variant", "base"))),
     ("v", "V", (("--model", "mcln"), ("--variant", "v"))),
     ("v_cl", "V&CL", (("--model", "mcln"), ("--variant", "v_cl"))),
     ("full", "MCLN", (("--model", "mcln"), ("--variant", "full"))),
     ("vbpr", "VBPR", (("--model", "vbpr"),)),
+    ("invrl", "InvRL", (("--model", "invrl"),)),
 )
-# The claim: these lose less than V as rho grows.
+# The claims: these lose less than V as rho grows, and MCLN beats the invariant rival.
 COUNTERFACTUAL = ("v_cl", "full")
+INVARIANT_RIVAL = "invrl"
 METRIC = "hit@10"
 CEILING_FILE = "ceiling.json"
 RULE = ("drop = mean at rho %g - mean at rho %g (means over seeds); a difference of drops "

@@ -208,17 +208,21 @@ def test_bad_arguments_are_input_errors(tmp_path):
 def test_catalogue_lists_every_model_at_every_rho():
     _, configs, claims = catalogue.plan("spurious", "spurious", ["image"])
     names = [c.name for c in configs]
-    assert len(configs) == len(spurious.RHOS) * len(spurious.MODELS) == 20
-    assert names[:5] == ["base-rho-0", "v-rho-0", "v_cl-rho-0", "full-rho-0", "vbpr-rho-0"]
+    assert len(configs) == len(spurious.RHOS) * len(spurious.MODELS) == 24
+    assert names[:6] == ["base-rho-0", "v-rho-0", "v_cl-rho-0", "full-rho-0", "vbpr-rho-0",
+                         "invrl-rho-0"]
     flags = dict((c.name, dict(c.flags)) for c in configs)
     assert flags["v_cl-rho-0.5"] == {"--dataset": "spurious-rho-0.5", "--model": "mcln",
                                      "--variant": "v_cl"}
     assert flags["vbpr-rho-2"] == {"--dataset": "spurious-rho-2", "--model": "vbpr"}
     assert sorted(set(c.x for c in configs)) == [0, 0.5, 1, 2]
-    assert [(c.text, c.better, c.worse) for c in claims[-2:]] == [
+    assert flags["invrl-rho-1"] == {"--dataset": "spurious-rho-1", "--model": "invrl"}
+    assert [(c.text, c.better, c.worse) for c in claims[4:6]] == [
         ("V&CL > V at rho=2", ("v_cl-rho-2",), ("v-rho-2",)),
         ("MCLN > V at rho=2", ("full-rho-2",), ("v-rho-2",))]
-    assert len(claims) == 6
+    assert [(c.text, c.better, c.worse) for c in claims[6:]] == [
+        ("MCLN > InvRL at rho=%g" % rho, ("full-rho-%g" % rho,), ("invrl-rho-%g" % rho,))
+        for rho in (0.5, 1, 2)]
     with pytest.raises(InputError, match="--dataset spurious"):
         catalogue.plan("spurious", "taobao", ["image"])
 

@@ -26,6 +26,9 @@ DataShape = collections.namedtuple("DataShape", "n_users n_items feature_dims n_
 Training = collections.namedtuple("Training", "train_op loss parts")
 # The normalisation D^-0.5 (A [+ I]) D^-column_exponent of the adjacency a model propagates on.
 AdjacencyKind = collections.namedtuple("AdjacencyKind", "self_loops column_exponent")
+# Without self-loops: D^-0.5 A, rows scaled and columns not; LightGCN's D^-0.5 A D^-0.5.
+ROW_SCALED = AdjacencyKind(self_loops=False, column_exponent=0.0)
+SYMMETRIC = AdjacencyKind(self_loops=False, column_exponent=0.5)
 
 
 def config_from(config_class, values):
@@ -98,9 +101,14 @@ class Recommender(object):
     """Base of every model: placeholders, data holders, and the interface above.
 
     Subclasses set ``Config`` and implement ``_build()``, which creates the variables and sets
-    ``self.training`` and ``self.ranking``; they may override the class methods below.
+    ``self.training`` and ``self.ranking``; they say what data they read by the two class
+    attributes below, or, where their config decides it, by overriding the class methods.
     """
     Config = None
+    # The adjacency the model propagates on (an AdjacencyKind; None: it uses no graph).
+    fixed_adjacency = None
+    # Whether the model reads the features of every modality of the data (False: of none).
+    reads_all_features = False
     # Whether training feeds counterfactual ("int") items: MCLN's counterfactual inputs.
     uses_int_items = False
     # A model whose scores are not inner products sets a ``model.ranking.Serving`` here, what
@@ -110,12 +118,12 @@ class Recommender(object):
     @classmethod
     def adjacency_kind(cls, config):
         """The adjacency this model propagates on (None: it uses no graph)."""
-        return None
+        return cls.fixed_adjacency
 
     @classmethod
     def feature_modalities(cls, config, modalities):
         """Which of the data's ``modalities`` the model reads (their features are fed)."""
-        return []
+        return list(modalities) if cls.reads_all_features else []
 
     def __init__(self, config, shape):
         self.config, self.shape = config, shape

@@ -71,9 +71,7 @@ class DMRL(Recommender):
     Config = config_record("DMRLConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-2,
                            n_factors=4, dcor_weight=1.0)
 
-    @classmethod
-    def feature_modalities(cls, config, modalities):
-        return list(modalities)
+    reads_all_features = True
 
     def _build(self):
         config = self.config

@@ -47,7 +47,7 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, Recommender, config_record
+from model.base import ROW_SCALED, Recommender, config_record
 from model.layers import glorot_weight, l2_penalty, row_dot, zeros_weight
 from model.propagation import sparse_product
 from model.ranking import inner_product_ranking
@@ -60,14 +60,9 @@ class InvRL(Recommender):
     Config = config_record("InvRLConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-2,
                            feature_decay=1e-2, n_envs=10, irm_weight=1.0, mask_decay=0.1)
 
-    @classmethod
-    def feature_modalities(cls, config, modalities):
-        return list(modalities)
-
-    @classmethod
-    def adjacency_kind(cls, config):
-        # Only the degrees are read: rows of D^-0.5 A sum to sqrt(degree).
-        return AdjacencyKind(self_loops=False, column_exponent=0.0)
+    reads_all_features = True
+    # Only the degrees are read: rows of D^-0.5 A sum to sqrt(degree).
+    fixed_adjacency = ROW_SCALED
 
     def _build(self):
         d = self.config.embed_size

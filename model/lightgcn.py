@@ -7,7 +7,7 @@ non-linearity. Loss and L2 (on the batch's ego, layer-0, rows) are BPRMF's
 """
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, config_record
+from model.base import SYMMETRIC, config_record
 from model.bprmf import BPRMF
 from model.propagation import mean_of_layers, split_nodes
 
@@ -17,9 +17,7 @@ class LightGCN(BPRMF):
     Config = config_record("LightGCNConfig", embed_size=64, lr=0.001, batch_size=2048,
                            n_layers=4, decay=1e-2)
 
-    @classmethod
-    def adjacency_kind(cls, config):
-        return AdjacencyKind(self_loops=False, column_exponent=0.5)
+    fixed_adjacency = SYMMETRIC
 
     def vectors(self, training):
         """(U x d), (I x d): the mean of the layer embeddings; no dropout, so ``training``

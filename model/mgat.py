@@ -45,7 +45,7 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, Recommender, config_record
+from model.base import ROW_SCALED, Recommender, config_record
 from model.layers import (batch_rows, bpr_of_vectors, dense_weights, glorot_weight,
                           id_embeddings, l2_penalty)
 from model.propagation import split_nodes
@@ -85,14 +85,9 @@ class MGAT(Recommender):
     Config = config_record("MGATConfig", embed_size=64, lr=0.001, batch_size=2048,
                            n_layers=1, decay=1e-2)
 
-    @classmethod
-    def feature_modalities(cls, config, modalities):
-        return list(modalities)
-
-    @classmethod
-    def adjacency_kind(cls, config):
-        # L = D^-1/2 A: entry (h, t) is |N(h)|^-1/2, so L^T's entry (h, t) is |N(t)|^-1/2.
-        return AdjacencyKind(self_loops=False, column_exponent=0.0)
+    reads_all_features = True
+    # L = D^-1/2 A: entry (h, t) is |N(h)|^-1/2, so L^T's entry (h, t) is |N(t)|^-1/2.
+    fixed_adjacency = ROW_SCALED
 
     def _build(self):
         config, inputs, adjacency = self.config, self.inputs, self.data.adjacency

@@ -41,7 +41,7 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, Recommender, config_record
+from model.base import ROW_SCALED, Recommender, config_record
 from model.layers import batch_rows, bpr_of_vectors, glorot_weight, id_embeddings, l2_penalty
 from model.propagation import neighbour_mean, split_nodes
 from model.ranking import inner_product_ranking
@@ -58,14 +58,9 @@ class MMGCN(Recommender):
     Config = config_record("MMGCNConfig", embed_size=64, lr=0.001, batch_size=2048,
                            n_layers=2, decay=1e-2)
 
-    @classmethod
-    def feature_modalities(cls, config, modalities):
-        return list(modalities)
-
-    @classmethod
-    def adjacency_kind(cls, config):
-        # Rows scaled, columns not: neighbour_mean turns it into D^-1 A.
-        return AdjacencyKind(self_loops=False, column_exponent=0.0)
+    reads_all_features = True
+    # Rows scaled, columns not: neighbour_mean turns it into D^-1 A.
+    fixed_adjacency = ROW_SCALED
 
     def _build(self):
         config, inputs = self.config, self.inputs

@@ -36,7 +36,7 @@ Both dropouts act in training only; evaluation propagates without them.
 """
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, config_record
+from model.base import SYMMETRIC, config_record
 from model.bprmf import BPRMF
 from model.layers import dense_weights
 from model.propagation import sparse_product, split_nodes
@@ -49,9 +49,7 @@ class NGCF(BPRMF):
     Config = config_record("NGCFConfig", embed_size=64, lr=0.001, batch_size=2048,
                            n_layers=1, decay=1e-1, message_dropout=0.0, node_dropout=0.0)
 
-    @classmethod
-    def adjacency_kind(cls, config):
-        return AdjacencyKind(self_loops=False, column_exponent=0.5)
+    fixed_adjacency = SYMMETRIC
 
     def _build_weights(self):
         """Per layer l: ``layer{l}/W1`` (kernel d x d, bias d), the transform of the node and

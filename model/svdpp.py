@@ -24,7 +24,7 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
-from model.base import AdjacencyKind, Recommender, config_record
+from model.base import ROW_SCALED, Recommender, config_record
 from model.layers import bpr_of_vectors, glorot_weight, id_embeddings, l2_penalty, zeros_weight
 from model.propagation import sparse_product
 from model.ranking import inner_product_ranking
@@ -34,10 +34,8 @@ class SVDPP(Recommender):
     """Matrix factorisation with the implicit-feedback user term of SVD++."""
     Config = config_record("SVDPPConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-1)
 
-    @classmethod
-    def adjacency_kind(cls, config):
-        # Rows scaled by |N|^-1/2, columns not: the user rows are M (MMGCN's cached graph).
-        return AdjacencyKind(self_loops=False, column_exponent=0.0)
+    # Rows scaled by |N|^-1/2, columns not: the user rows are M (MMGCN's cached graph).
+    fixed_adjacency = ROW_SCALED
 
     def _build(self):
         config, inputs = self.config, self.inputs

@@ -33,9 +33,7 @@ class VBPR(Recommender):
     Config = config_record("VBPRConfig", embed_size=64, lr=0.001, batch_size=2048, decay=1e-1,
                            feature_decay=1e-2)
 
-    @classmethod
-    def feature_modalities(cls, config, modalities):
-        return list(modalities)
+    reads_all_features = True
 
     def _build(self):
         d = self.config.embed_size

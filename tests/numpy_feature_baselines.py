@@ -7,6 +7,8 @@ equations and the choices the model modules state, not from the TensorFlow code:
   combination): a dense neighbour-mean matrix, one loop over nodes' layers per modality.
 
 Weights are a dict keyed by the models' variable names; features a dict modality -> (I x F).
+The numpy pieces and the references' shared parts come first: numpy_more_baselines.py and
+numpy_invariant_baselines.py import them from here.
 """
 import numpy as np
 
@@ -21,9 +23,53 @@ def half_squares(*arrays):
     return sum(np.sum(np.square(a)) / 2.0 for a in arrays)
 
 
-class VBPRReference(object):
+def as_float64(weights):
+    return {name: value.astype(np.float64) for name, value in weights.items()}
+
+
+def leaky_relu(x, slope=0.01):
+    return np.where(x > 0, x, slope * x)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class PairScoresReference(object):
+    """Scores and the BPR part of the loss from a subclass's ``score(user, item)``, one pair
+    at a time."""
+
+    def scores(self, user, items):
+        return np.array([self.score(user, item) for item in items])
+
+    def pair_bpr(self, users, pos, neg):
+        return bpr([self.score(u, i) for u, i in zip(users, pos)],
+                   [self.score(u, j) for u, j in zip(users, neg)])
+
+
+class NodeVectorsReference(object):
+    """Scores and losses of a graph model from its nodes' vectors ``self.users`` and
+    ``self.items``, which a subclass sets beside ``self.w``, ``self.hp`` and
+    ``self.modalities``: inner products, BPR, and emb_loss over the batch's rows of the ID
+    embeddings (users, positive and negative items) and of every modality's user preference."""
+
+    def scores(self, user, items):
+        return self.items[items] @ self.users[user]
+
+    def losses(self, users, pos, neg):
+        u = self.users[users]
+        mf = bpr(np.sum(u * self.items[pos], axis=1), np.sum(u * self.items[neg], axis=1))
+        w = self.w
+        reg = half_squares(w["user_embedding"][users], w["item_embedding"][pos],
+                           w["item_embedding"][neg],
+                           *[w[m + "/user_preference"][users] for m in self.modalities])
+        emb = self.hp.decay * reg / self.hp.batch_size
+        return mf + emb, mf, emb
+
+
+class VBPRReference(PairScoresReference):
     def __init__(self, weights, features, hp):
-        self.w = {name: value.astype(np.float64) for name, value in weights.items()}
+        self.w = as_float64(weights)
         self.hp = hp
         self.features = np.concatenate([features[m].astype(np.float64)
                                         for m in MODALITY_ORDER if m in features], axis=1)
@@ -35,13 +81,9 @@ class VBPRReference(object):
                 + w["user_feature_preference"][user] @ (f @ w["feature_projection"])
                 + f @ w["feature_bias"][:, 0])
 
-    def scores(self, user, items):
-        return np.array([self.score(user, item) for item in items])
-
     def losses(self, users, pos, neg):
         w = self.w
-        mf = bpr([self.score(u, i) for u, i in zip(users, pos)],
-                 [self.score(u, j) for u, j in zip(users, neg)])
+        mf = self.pair_bpr(users, pos, neg)
         reg = half_squares(w["user_embedding"][users], w["user_feature_preference"][users],
                            w["item_embedding"][pos], w["item_bias"][pos],
                            w["item_embedding"][neg], w["item_bias"][neg])
@@ -61,13 +103,9 @@ def neighbour_mean_matrix(train_lists, n_users, n_items):
     return np.divide(adjacency, degree, out=np.zeros_like(adjacency), where=degree > 0)
 
 
-def leaky_relu(x, slope=0.01):
-    return np.where(x > 0, x, slope * x)
-
-
-class MMGCNReference(object):
+class MMGCNReference(NodeVectorsReference):
     def __init__(self, weights, features, mean_matrix, n_users, hp):
-        w = {name: value.astype(np.float64) for name, value in weights.items()}
+        w = as_float64(weights)
         self.w, self.hp, self.n_users = w, hp, n_users
         self.modalities = [m for m in MODALITY_ORDER if m in features]
         ids = np.concatenate([w["user_embedding"], w["item_embedding"]])
@@ -83,16 +121,3 @@ class MMGCNReference(object):
                 x = leaky_relu(np.concatenate([h, x_hat], axis=1) @ layer("combination"))
             total = total + x
         self.users, self.items = total[:n_users], total[n_users:]
-
-    def scores(self, user, items):
-        return self.items[items] @ self.users[user]
-
-    def losses(self, users, pos, neg):
-        u = self.users[users]
-        mf = bpr(np.sum(u * self.items[pos], axis=1), np.sum(u * self.items[neg], axis=1))
-        w = self.w
-        reg = half_squares(w["user_embedding"][users], w["item_embedding"][pos],
-                           w["item_embedding"][neg],
-                           *[w[m + "/user_preference"][users] for m in self.modalities])
-        emb = self.hp.decay * reg / self.hp.batch_size
-        return mf + emb, mf, emb

@@ -11,23 +11,15 @@ Weights are a dict keyed by the models' variable names; features a dict modality
 """
 import numpy as np
 
-from numpy_feature_baselines import MODALITY_ORDER, bpr, half_squares
+from numpy_feature_baselines import MODALITY_ORDER, as_float64, bpr, half_squares, sigmoid
 
 
 def softplus(x):
     return np.logaddexp(0.0, x)
 
 
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def l2_normalise(x):
     return x / np.sqrt(np.maximum(np.sum(x * x, axis=-1, keepdims=True), 1e-12))
-
-
-def as_float64(weights):
-    return {name: value.astype(np.float64) for name, value in weights.items()}
 
 
 class InvRLReference(object):

@@ -11,22 +11,11 @@ Weights are a dict keyed by the models' variable names; features modality -> (I 
 """
 import numpy as np
 
-MODALITY_ORDER = ("image", "text")
+from numpy_feature_baselines import (MODALITY_ORDER, NodeVectorsReference, PairScoresReference,
+                                     as_float64, half_squares, leaky_relu, sigmoid)
 
 
-def bpr(positive_scores, negative_scores):
-    return np.mean(np.log1p(np.exp(-(np.asarray(positive_scores) - negative_scores))))
-
-
-def half_squares(*arrays):
-    return sum(np.sum(np.square(a)) / 2.0 for a in arrays)
-
-
-def as_float64(weights):
-    return {name: value.astype(np.float64) for name, value in weights.items()}
-
-
-class SVDPPReference(object):
+class SVDPPReference(PairScoresReference):
     def __init__(self, weights, train, hp):
         self.w, self.hp = as_float64(weights), hp
         self.history = {user: sorted(set(items)) for user, items in train.items()}
@@ -44,13 +33,9 @@ class SVDPPReference(object):
         return self.w["item_bias"][item, 0] + self.w["item_embedding"][item] @ self.user_factor(
             user)
 
-    def scores(self, user, items):
-        return np.array([self.score(user, item) for item in items])
-
     def losses(self, users, pos, neg):
         w = self.w
-        mf = bpr([self.score(u, i) for u, i in zip(users, pos)],
-                 [self.score(u, j) for u, j in zip(users, neg)])
+        mf = self.pair_bpr(users, pos, neg)
         reg = half_squares(w["user_embedding"][users], w["item_embedding"][pos],
                            w["item_bias"][pos], w["item_embedding"][neg], w["item_bias"][neg])
         for user in users:  # Koren: each y_j the user's update touches
@@ -59,19 +44,11 @@ class SVDPPReference(object):
         return mf + emb, mf, emb
 
 
-def leaky_relu(x, slope=0.01):
-    return np.where(x > 0, x, slope * x)
-
-
 def unit_rows(x):
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-class MGATReference(object):
+class MGATReference(NodeVectorsReference):
     def __init__(self, weights, features, train, n_users, n_items, hp):
         w = as_float64(weights)
         self.w, self.hp, self.n_users = w, hp, n_users
@@ -120,16 +97,3 @@ class MGATReference(object):
                     summed += a * z[t]
             out[h] = unit_rows(summed + bias)
         return out
-
-    def scores(self, user, items):
-        return self.items[items] @ self.users[user]
-
-    def losses(self, users, pos, neg):
-        u = self.users[users]
-        mf = bpr(np.sum(u * self.items[pos], axis=1), np.sum(u * self.items[neg], axis=1))
-        w = self.w
-        reg = half_squares(w["user_embedding"][users], w["item_embedding"][pos],
-                           w["item_embedding"][neg],
-                           *[w[m + "/user_preference"][users] for m in self.modalities])
-        emb = self.hp.decay * reg / self.hp.batch_size
-        return mf + emb, mf, emb

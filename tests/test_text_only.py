@@ -9,13 +9,14 @@ import sys
 import numpy as np
 import pytest
 
+from baseline_checks import add_test_only_item, randomise
 from experiments import catalogue
 from helpers import Built, hyperparameters, random_dataset, run_cli, run_main
 from model.variants import resolve
 from numpy_feature_baselines import MMGCNReference, VBPRReference, neighbour_mean_matrix
 from numpy_reference import Reference, normalized_adjacency_dense
 from test_feature_baselines import (BATCH as FEATURE_BATCH, CANDIDATES as FEATURE_CANDIDATES,
-                                    EVAL_USERS, add_test_only_item, randomise)
+                                    EVAL_USERS)
 from test_model_reference import BATCH
 from test_variants import assert_matches_numpy
 from utility.config.flags import parse_args

@@ -54,6 +54,12 @@ def child_env(extra=None):
     return dict(os.environ, **dict(QUIET_TF, **(extra or {})))
 
 
+def hears_ctrl_c():
+    """In the child before it starts: SIGINT as in a terminal. A test run started in the
+    background of a script inherits SIGINT ignored, and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv, env=None):
     """main.py in a child process whose stdout we read line by line."""
     with open(os.devnull, "w") as stderr:
@@ -166,7 +172,7 @@ def test_sigkill_in_training_then_ctrl_c_then_a_damaged_checkpoint(data_path, un
     process = subprocess.Popen(argv + ["--resume"], cwd=REPO,
                                env=child_env({WAIT_HOOK: "after_last:3"}),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               universal_newlines=True)
+                               universal_newlines=True, preexec_fn=hears_ctrl_c)
     for line in process.stdout:  # two states saved at least: one to fall back to
         if line.startswith("Epoch ") and int(line.split()[1]) >= 3:
             break

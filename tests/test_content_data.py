@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from tests.data_sources import content_mirror, missing_content_mirror
+from tests.test_prepare_data import assert_one_line_error
 from utility.common.errors import InputError
 from utility.data import content
 from utility.data.features import command
@@ -254,15 +255,6 @@ def run_prepare_cli(args, tmp_path):
                           + ["--data_path", str(tmp_path / "Data")],
                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=120)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_changed_source_is_one_line_and_leaves_no_folder(tmp_path):

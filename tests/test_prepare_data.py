@@ -219,7 +219,7 @@ def assert_one_line_error(result, *fragments):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in lines[0], lines[0]
 
 
 def test_cli_unknown_name(tmp_path):

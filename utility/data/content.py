@@ -426,10 +426,7 @@ def build_beauty14(work, paths, text_encoder, log=print):
     write_table(os.path.join(work, "item_map.tsv"), enumerate(asins))
     write_table(os.path.join(work, "user_map.tsv"), enumerate(users))
 
-    log("encoding %d titles (all-MiniLM-L6-v2)" % n_items)
-    text = text_encoder.encode(titles, TEXT_BATCH, True)
-    check_matrix(text, n_items, "text")
-    write_matrix(os.path.join(work, TEXT_FEATURES), text)
+    text = write_text_features(work, text_encoder, titles, n_items, log)
 
     stats = statistics("beauty14", len(users), n_items, train, validation, test)
     per_item = interaction_counts(train, test, n_items)
@@ -439,6 +436,16 @@ def build_beauty14(work, paths, text_encoder, log=print):
         ("empty_titles", n_items - with_title), ("interactions_covered_pct", covered),
         ("empty_title_items", [item for item, title in enumerate(titles) if not title])])
     return stats
+
+
+def write_text_features(work, text_encoder, texts, n_items, log):
+    """Encode ``texts`` (row i: item i), check there are ``n_items`` finite rows and write
+    the matrix; returns it."""
+    log("encoding %d titles (all-MiniLM-L6-v2)" % n_items)
+    text = text_encoder.encode(texts, TEXT_BATCH, True)
+    check_matrix(text, n_items, "text")
+    write_matrix(os.path.join(work, TEXT_FEATURES), text)
+    return text
 
 
 def check_matrix(matrix, n_rows, kind):
@@ -730,10 +737,7 @@ def build_ml100k(work, wheel, ml1m_path, posters, text_encoder, image_encoder, l
     image = np.zeros((n_items, found.shape[1]), dtype=np.float32)
     image[poster_items] = found
     write_matrix(os.path.join(work, IMAGE_FEATURES), image)
-    log("encoding %d titles (all-MiniLM-L6-v2)" % n_items)
-    text = text_encoder.encode(texts, TEXT_BATCH, True)
-    check_matrix(text, n_items, "text")
-    write_matrix(os.path.join(work, TEXT_FEATURES), text)
+    text = write_text_features(work, text_encoder, texts, n_items, log)
 
     stats = statistics("ml100k", len(user_ids), n_items, train, validation, test)
     per_item = interaction_counts(train, test, n_items)

@@ -121,3 +121,12 @@ class MMGCNReference(NodeVectorsReference):
                 x = leaky_relu(np.concatenate([h, x_hat], axis=1) @ layer("combination"))
             total = total + x
         self.users, self.items = total[:n_users], total[n_users:]
+
+
+def feature_reference_of(built, train_lists, hp):
+    """The VBPR or MMGCN reference (by ``hp.model``) holding ``built``'s current weights."""
+    dataset = built.dataset
+    if hp.model == "vbpr":
+        return VBPRReference(built.weights(), dataset.features, hp)
+    mean = neighbour_mean_matrix(train_lists, dataset.n_users, dataset.n_items)
+    return MMGCNReference(built.weights(), dataset.features, mean, dataset.n_users, hp)

@@ -143,3 +143,11 @@ class Reference(object):
         reg += sum(l2(bp[k]) + l2(bn[k]) for k in self.modalities + ["m"] if k in bp)
         emb = self.hp.decay * reg / self.hp.batch_size
         return mf + emb, mf, emb
+
+
+def reference_of(built, train_lists, hp):
+    """The numpy Reference holding ``built``'s current weights, on its training graph."""
+    dataset = built.dataset
+    laplacian = normalized_adjacency_dense(train_lists, dataset.n_users, dataset.n_items,
+                                           hp.adj_b)
+    return Reference(built.weights(), dataset.features, laplacian, dataset.n_users, hp)

@@ -5,7 +5,7 @@ import pytest
 
 from baseline_checks import built_on_random_data, check_both_protocols, check_trains_on_demo
 from helpers import hyperparameters
-from numpy_feature_baselines import MMGCNReference, VBPRReference, neighbour_mean_matrix
+from numpy_feature_baselines import feature_reference_of
 
 BATCH = ([0, 3, 5, 7, 11], [1, 4, 2, 9, 0], [6, 8, 13, 1, 3])
 EVAL_USERS = [2, 7, 0]
@@ -17,13 +17,7 @@ CASES = [("vbpr", "image,text", {}), ("vbpr", "image", {"decay": 0.5, "feature_d
 def built_and_reference(tmp_path, model, modalities, **overrides):
     hp = hyperparameters(model=model, modalities=modalities, **overrides)
     built, train = built_on_random_data(tmp_path, hp)
-    dataset = built.dataset
-    if model == "vbpr":
-        reference = VBPRReference(built.weights(), dataset.features, hp)
-    else:
-        mean = neighbour_mean_matrix(train, dataset.n_users, dataset.n_items)
-        reference = MMGCNReference(built.weights(), dataset.features, mean, dataset.n_users, hp)
-    return built, reference
+    return built, feature_reference_of(built, train, hp)
 
 
 @pytest.mark.parametrize("model,modalities,overrides", CASES)

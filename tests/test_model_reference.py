@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import Built, hyperparameters, random_dataset
-from numpy_reference import Reference, normalized_adjacency_dense
+from numpy_reference import Reference, normalized_adjacency_dense, reference_of
 
 
 def built_and_reference(tmp_path, **overrides):
@@ -11,11 +11,7 @@ def built_and_reference(tmp_path, **overrides):
     folder, train = random_dataset(str(tmp_path / "data"),
                                    text_dim=3 if "text" in hp.modalities else 0)
     built = Built(folder, hp)
-    laplacian = normalized_adjacency_dense(train, built.dataset.n_users, built.dataset.n_items,
-                                           hp.adj_b)
-    reference = Reference(built.weights(), built.dataset.features, laplacian,
-                          built.dataset.n_users, hp)
-    return built, reference
+    return built, reference_of(built, train, hp)
 
 
 BATCH = ([0, 3, 5, 7, 11], [1, 4, 2, 9, 0], [6, 8, 13, 1, 3], [10, 14, 7, 2, 5])

@@ -11,7 +11,7 @@ import tensorflow.compat.v1 as tf
 import main
 from helpers import Built, hyperparameters, random_dataset, write_dataset
 from helpers import run_main as cli_main
-from numpy_reference import Reference, normalized_adjacency_dense
+from numpy_reference import reference_of
 from utility.run import checkpoint as checkpoint_module
 from utility.run.checkpoint import Checkpoints, restore_variables
 from utility.common.errors import InputError
@@ -171,8 +171,7 @@ def test_full_ranking_equals_brute_force_numpy(tmp_path, capsys):
     hp = hyperparameters(n_mca=2, lambda_m=0.7)
     built = Built(folder, hp, seed=3)
     dataset, session, model = built.dataset, built.session, built.model
-    laplacian = normalized_adjacency_dense(train, n_users, n_items, hp.adj_b)
-    reference = Reference(built.weights(), dataset.features, laplacian, n_users, hp)
+    reference = reference_of(built, train, hp)
     # The definition: every user's candidate list is all items, int items = the same.
     scores = np.stack([reference.scores(u, np.arange(n_items)) for u in range(n_users)])
 

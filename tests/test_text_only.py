@@ -13,8 +13,8 @@ from baseline_checks import add_test_only_item, randomise
 from experiments import catalogue
 from helpers import Built, hyperparameters, random_dataset, run_cli, run_main
 from model.variants import resolve
-from numpy_feature_baselines import MMGCNReference, VBPRReference, neighbour_mean_matrix
-from numpy_reference import Reference, normalized_adjacency_dense
+from numpy_feature_baselines import feature_reference_of
+from numpy_reference import reference_of
 from test_feature_baselines import (BATCH as FEATURE_BATCH, CANDIDATES as FEATURE_CANDIDATES,
                                     EVAL_USERS)
 from test_model_reference import BATCH
@@ -41,11 +41,7 @@ def mcln_and_reference(tmp_path, **overrides):
     hp = text_only_hyperparameters(**dict(dict(lambda_m=0.7), **overrides))
     folder, train = text_only_dataset(str(tmp_path / "data"))
     built = Built(folder, hp)
-    laplacian = normalized_adjacency_dense(train, built.dataset.n_users, built.dataset.n_items,
-                                           hp.adj_b)
-    reference = Reference(built.weights(), built.dataset.features, laplacian,
-                          built.dataset.n_users, hp)
-    return built, reference
+    return built, reference_of(built, train, hp)
 
 
 def full_protocol_scores(built):
@@ -207,11 +203,7 @@ def test_feature_baselines_match_numpy_on_text_only_data(tmp_path, model, overri
     randomise(built)
     dataset = built.dataset
     assert list(dataset.features) == ["text"] and dataset.n_items == 16
-    if model == "vbpr":
-        reference = VBPRReference(built.weights(), dataset.features, hp)
-    else:
-        mean = neighbour_mean_matrix(train, dataset.n_users, dataset.n_items)
-        reference = MMGCNReference(built.weights(), dataset.features, mean, dataset.n_users, hp)
+    reference = feature_reference_of(built, train, hp)
     names = {v.op.name for v in built.model.parameters}
     assert not any("image" in name for name in names)
     np.testing.assert_allclose(built.losses(*FEATURE_BATCH), reference.losses(*FEATURE_BATCH),

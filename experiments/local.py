@@ -46,8 +46,12 @@ def stop_all(running):
             process.wait()
 
 
-def run_local(runs, workers, trainer, progress, poll_seconds=0.2):
+def run_local(runs, workers, trainer, progress, poll_seconds=0.2, reuse=None):
     """Train the unfinished ``runs``; returns [(run, failure text)].
+
+    ``reuse(run)``: called as a run's turn comes; it copies a twin that finished since the
+    plan was made (another runner trained the same settings meanwhile) and returns the line
+    saying so, or returns None and the run is trained.
 
     A run that ends with exit status 2 (a user-fixable error, e.g. bad data) stops the
     start of further runs: they would fail the same way. On an interrupt (Ctrl-C, SIGTERM
@@ -60,6 +64,10 @@ def run_local(runs, workers, trainer, progress, poll_seconds=0.2):
         while pending or running:
             while pending and len(running) < workers:
                 run = pending.popleft()
+                line = reuse(run) if reuse else None
+                if line:
+                    progress.reused(run, line)
+                    continue
                 progress.started(run)
                 running[start(run, trainer)] = run
             time.sleep(poll_seconds)

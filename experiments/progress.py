@@ -134,5 +134,11 @@ class Progress(object):
             run.config.name, run.seed, duration(seconds), ": " + figure if figure else "",
             len(self.durations), self.total, self.left(), self.estimate()))
 
+    def reused(self, run, line):
+        """``run`` was copied from a twin that finished meanwhile: one run fewer to train."""
+        self.total -= 1
+        self.costs.pop(run.directory, None)
+        self._say(line)
+
     def note(self, text):
         self._say(text)

@@ -11,6 +11,7 @@ finished runs are skipped, interrupted ones resume from their last checkpoint. W
 verdicts, experiments/claims.py). See docs/experiments.md.
 """
 import argparse
+import functools
 import os
 import shlex
 import subprocess
@@ -22,8 +23,8 @@ from experiments.claims import claim_line
 from experiments.local import run_local
 from experiments.machine import describe_features
 from experiments.progress import Progress
-from experiments.runs import (STOPPED_FILE, main_arguments, main_trainer, plan_runs,
-                              reuse_finished_twins)
+from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_arguments, main_trainer,
+                              plan_runs, reuse_finished_twins)
 from experiments.summary import duration, write_summary
 from utility.common.errors import (INTERRUPTED_STATUS, InputError, exit_on_input_error,
                                    stop_on_sigterm)
@@ -174,7 +175,9 @@ def execute(options, forwarded, argv, trainer=None):
             failures = run_ray(runs, options.workers, threads, progress,
                                options.ray_address, asha)
         else:
-            failures = run_local(runs, options.workers, trainer, progress)
+            reuse = None if options.no_reuse else functools.partial(
+                copy_finished_twin, out_root=options.out, dataset=options.dataset)
+            failures = run_local(runs, options.workers, trainer, progress, reuse=reuse)
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (stop_on_sigterm)
         progress.note("%s: the runs going were stopped; the same command resumes them from "
                       "their last checkpoint" % getattr(error, "word", "interrupted"))

@@ -146,21 +146,30 @@ def finished_twin(out_root, dataset, run):
     return None
 
 
+def copy_finished_twin(run, out_root, dataset):
+    """Copy a finished twin of the new ``run`` (finished_twin) into its directory; the line
+    saying so, or None (no twin, or ``run`` is not new)."""
+    twin = finished_twin(out_root, dataset, run) if run.state == "new" else None
+    if twin is None:
+        return None
+    partial = run.directory + ".copying"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(twin, partial)
+    shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
+    os.rename(partial, run.directory)
+    return "reused %s seed %d: the same settings finished in %s" % (
+        run.config.name, run.seed, os.path.relpath(twin, out_root))
+
+
 def reuse_finished_twins(runs, out_root, dataset):
     """(``runs`` with each new run that has a finished twin copied from it and finished,
     a line per copy)."""
     planned, lines = [], []
     for run in runs:
-        twin = finished_twin(out_root, dataset, run) if run.state == "new" else None
-        if twin is None:
+        line = copy_finished_twin(run, out_root, dataset)
+        if line is None:
             planned.append(run)
             continue
-        partial = run.directory + ".copying"
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(twin, partial)
-        shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
-        os.rename(partial, run.directory)
-        lines.append("reused %s seed %d: the same settings finished in %s" % (
-            run.config.name, run.seed, os.path.relpath(twin, out_root)))
+        lines.append(line)
         planned.append(run._replace(state="finished"))
     return planned, lines

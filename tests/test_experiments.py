@@ -298,6 +298,41 @@ def test_a_run_finished_by_another_experiment_is_copied_not_trained(tmp_path, ca
     assert "reused" not in printed and "started full seed 0" in printed
 
 
+def test_a_twin_finished_while_the_runner_waits_is_copied_when_its_turn_comes(
+        tmp_path, capsys, monkeypatch):
+    """Two tables run at once: Table 4 finishes the full model while Table 3 trains Base;
+    when Table 3 reaches its full model it copies that run instead of training it again."""
+    from experiments import local
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    table3 = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                         "image", "--configs", "base,full")
+    table4 = ["table4"] + table3[1:-2] + ["--configs", "full"]
+    start = local.start
+
+    def start_after_the_other_table(run, trainer):
+        if run.config.name == "base":  # the other runner finishes its full model meanwhile
+            assert run_main(table4, trainer) == 0
+        return start(run, trainer)
+
+    monkeypatch.setattr(local, "start", start_after_the_other_table)
+    assert run_main(table3, trainer) == 0
+    printed = capsys.readouterr().out
+    table3_lines = [l for l in printed.splitlines() if l.startswith("[table3/tiny]")]
+    assert "2 runs (2 configurations x 1 seeds): 0 finished, 2 to train" in table3_lines[0]
+    assert [l.split("] ")[1].split(" (")[0] for l in table3_lines if "] started " in l] == \
+        ["started base seed 0"]
+    assert "[table3/tiny] reused full seed 0: the same settings finished in %s" % os.path.join(
+        "table4", "tiny", "full", "seed-0") in table3_lines
+    assert [l.split("] ")[1].split(" ")[0] for l in table3_lines[1:4]] == \
+        ["started", "finished", "reused"]
+    copied = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0" / "results.json"
+    original = tmp_path / "out" / "table4" / "tiny" / "full" / "seed-0" / "results.json"
+    assert copied.read_text() == original.read_text()
+    assert read_csv(str(tmp_path / "out" / "table3" / "tiny" / "summary.csv"))["full"][
+        "n"] == "1"
+
+
 def runner_script(tmp_path, argv):
     """A process running the runner with the stand-in trainer; it prints whether ray was
     imported once it is done."""

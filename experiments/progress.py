@@ -13,9 +13,12 @@ import time
 
 from experiments.summary import duration
 
-# Seconds per epoch on the public Taobao split, one thread (README, "Measured on Taobao"):
-# what sets the relative cost of the models without counterfactual layers.
-EPOCH_COST = {"bprmf": 0.6, "lightgcn": 1.2, "ngcf": 2.5, "vbpr": 1.7, "mmgcn": 5.1}
+# Seconds per epoch on the public Taobao split, one thread (docs/reproducing.md, "Measured
+# on Taobao"):
+# what sets the relative cost of the models without counterfactual layers. SVD++, MGAT,
+# InvRL and DMRL: their Taobao Table 2 runs (results/table2/taobao) scaled by MMGCN's there.
+EPOCH_COST = {"bprmf": 0.6, "lightgcn": 1.2, "ngcf": 2.5, "vbpr": 1.7, "mmgcn": 5.1,
+              "svdpp": 1.0, "mgat": 7.3, "invrl": 3.0, "dmrl": 28.0}
 DEFAULT_EPOCH_COST = 2.0  # Base/V/T of MCLN, and models not measured
 # MCLN: each counterfactual layer costs this per input it mixes (ID, image, text), on top of
 # DEFAULT_EPOCH_COST (fits n_mca 1..5 and V&CL against the full model).

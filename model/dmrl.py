@@ -45,25 +45,36 @@ DISTANCE_EPSILON, DCOV_EPSILON, DCOR_EPSILON = 1e-8, 1e-8, 1e-10
 NORM_EPSILON = 1e-12  # tf.nn.l2_normalize's floor on the squared norm
 
 
-def distance_correlation(x, y):
-    """Sample distance correlation of the rows of ``x`` and ``y`` (B x w each): a scalar."""
-    def centred_distances(z):
-        squares = tf.reduce_sum(tf.square(z), axis=1, keepdims=True)
-        # The diagonal set to its exact 0: float32 cancellation would leave ~1e-7 there,
-        # ten times the epsilon.
-        squared = tf.matrix_set_diag(squares - 2.0 * tf.matmul(z, z, transpose_b=True)
-                                     + tf.transpose(squares), tf.zeros_like(squares[:, 0]))
-        distances = tf.sqrt(tf.maximum(squared, 0.0) + DISTANCE_EPSILON)
-        return distances - tf.reduce_mean(distances, axis=0, keepdims=True) \
-            - tf.reduce_mean(distances, axis=1, keepdims=True) + tf.reduce_mean(distances)
+def centred_distances(rows):
+    """Double-centred Euclidean distances between ``rows`` (B x w): B x B."""
+    squares = tf.reduce_sum(tf.square(rows), axis=1, keepdims=True)
+    # The diagonal set to its exact 0: float32 cancellation would leave ~1e-7 there, ten
+    # times the epsilon.
+    squared = tf.matrix_set_diag(squares - 2.0 * tf.matmul(rows, rows, transpose_b=True)
+                                 + tf.transpose(squares), tf.zeros_like(squares[:, 0]))
+    distances = tf.sqrt(tf.maximum(squared, 0.0) + DISTANCE_EPSILON)
+    return distances - tf.reduce_mean(distances, axis=0, keepdims=True) \
+        - tf.reduce_mean(distances, axis=1, keepdims=True) + tf.reduce_mean(distances)
 
-    def covariance(a, b):
-        n = tf.cast(tf.shape(a)[0], tf.float32)
-        return tf.sqrt(tf.maximum(tf.reduce_sum(a * b) / (n * n), 0.0) + DCOV_EPSILON)
 
-    a, b = centred_distances(x), centred_distances(y)
-    return covariance(a, b) / (tf.sqrt(tf.maximum(covariance(a, a) * covariance(b, b), 0.0))
-                               + DCOR_EPSILON)
+def distance_covariance(a, b):
+    """Sample distance covariance from two double-centred distance matrices (B x B): a
+    scalar."""
+    n = tf.cast(tf.shape(a)[0], tf.float32)
+    return tf.sqrt(tf.maximum(tf.reduce_sum(a * b) / (n * n), 0.0) + DCOV_EPSILON)
+
+
+def consecutive_distance_correlations(factors):
+    """sum over k of dCor(factors[k], factors[k + 1]) for a list of B x w tensors. Each
+    factor's centred distances and distance variance are built once, although a middle
+    factor takes part in two pairs: the B x B matrices are most of DMRL's training time."""
+    if len(factors) < 2:
+        return tf.constant(0.0)
+    centred = [centred_distances(rows) for rows in factors]
+    variances = [distance_covariance(c, c) for c in centred]
+    return tf.add_n([distance_covariance(centred[k], centred[k + 1])
+                     / (tf.sqrt(tf.maximum(variances[k] * variances[k + 1], 0.0))
+                        + DCOR_EPSILON) for k in range(len(factors) - 1)])
 
 
 class DMRL(Recommender):
@@ -132,12 +143,8 @@ class DMRL(Recommender):
     def factor_correlation(self, tables):
         """Mean-normalised sum of dCor between consecutive factors of each of ``tables``."""
         k = self.config.n_factors
-        total = tf.constant(0.0)
-        for rows in tables:
-            factors = tf.split(rows, k, axis=1)
-            for a, b in zip(factors[:-1], factors[1:]):
-                total += distance_correlation(a, b)
-        return total / ((k + 1.0) * k / 2.0)
+        return tf.add_n([consecutive_distance_correlations(tf.split(rows, k, axis=1))
+                         for rows in tables]) / ((k + 1.0) * k / 2.0)
 
     def _build_ranking(self):
         """Per-item source rows cached once per evaluation; pairs scored from the cache."""

@@ -57,6 +57,13 @@ def test_loss_parts_and_both_protocols_match_numpy(shared, model, modalities, ov
     check_both_protocols(built, reference, EVAL_USERS, CANDIDATES, k=4)
 
 
+def test_dmrl_with_one_factor_has_no_correlation_term(shared):
+    built, reference = shared("dmrl", "image", n_factors=1)
+    losses = built.losses(*BATCH)
+    assert losses[-1] == 0.0
+    np.testing.assert_allclose(losses, reference.losses(*BATCH), rtol=1e-5)
+
+
 def test_invrl_environments_split_the_batch_by_gradient(shared):
     """The environments the graph uses are the reference's: rows ranked by gamma_r, cut into
     equal groups; the IRM part changes when one row's environment would."""

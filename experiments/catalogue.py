@@ -6,8 +6,9 @@ it imports neither TensorFlow nor the models.
 """
 import collections
 import importlib.util
+import itertools
 
-from experiments import paper, spurious
+from experiments import grid, paper, spurious
 from model import MODEL_NAMES, MODELS
 from model.variants import TABLE3, TABLE4, VARIANTS, available
 from utility.common.errors import InputError
@@ -143,6 +144,20 @@ def _control(dataset, modalities):
     return configs, claims
 
 
+def _grid(axes):
+    """One configuration per combination of the values of ``axes`` ([(flag, [values])])."""
+    def build(dataset, modalities):
+        cells = itertools.product(*[[(flag, value) for value in values]
+                                    for flag, values in axes])
+        return [Config(grid.cell_name(cell), grid.cell_label(cell), cell, None, None)
+                for cell in cells], []
+    return build
+
+
+def _grid_without_axes(dataset, modalities):
+    raise InputError("the grid experiment needs --grid FLAG=V1,V2")
+
+
 EXPERIMENTS = collections.OrderedDict((e.name, e) for e in [
     Experiment("table2", "Table 2: overall comparison", "table", ("--model",), "table2",
                _table2),
@@ -161,11 +176,17 @@ EXPERIMENTS = collections.OrderedDict((e.name, e) for e in [
     Experiment("spurious", "Planted spurious correlation: test HR@10 as rho grows", "table",
                ("--dataset", "--model", "--variant"), None, _spurious,
                spurious.write_report),
+    # Its flags and configurations come from --grid (plan's ``axes``).
+    Experiment("grid", grid.TITLE, "table", (), None, _grid_without_axes, grid.write_report),
 ])
 
 
-def plan(name, dataset, modalities):
-    """(experiment, configs, claims) of experiment ``name`` on ``dataset``."""
+def plan(name, dataset, modalities, axes=()):
+    """(experiment, configs, claims) of experiment ``name`` on ``dataset``; the grid
+    experiment's from ``axes`` ([(flag, [values])], experiments/grid.py)."""
     experiment = EXPERIMENTS[name]
+    if axes:
+        experiment = experiment._replace(sets=tuple(flag for flag, _ in axes),
+                                         build=_grid(axes))
     configs, claims = experiment.build(dataset, list(modalities))
     return experiment, configs, claims

@@ -4,7 +4,7 @@
         [--backend local|ray] [--out runs/experiments] [--configs a,b] [any main.py flag]
 
 NAME: table2, table3, table4, table5, gcn_layers, formulation, control or spurious
-(experiments/catalogue.py).
+(experiments/catalogue.py), or grid with --grid FLAG=V1,V2 (experiments/grid.py).
 Every configuration and seed is an ordinary main.py run in ``<out>/NAME/D/<config>/seed-S/``;
 finished runs are skipped, interrupted ones resume from their last checkpoint. Writes
 ``<out>/NAME/D/summary.csv``, ``summary.md``, ``summary.png`` and ``claims.csv`` (paired
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from experiments import catalogue
+from experiments import catalogue, grid
 from experiments.claims import claim_line
 from experiments.local import run_local
 from experiments.machine import describe_features
@@ -60,6 +60,9 @@ def build_parser():
     add("--no_reuse", action="store_true",
         help="train every run, even one whose settings and seed another experiment under "
              "--out has already finished (by default that run is copied)")
+    add("--grid", action="append", metavar="FLAG=V1,V2",
+        help="with the grid experiment: a main.py flag and the values to try; repeat it for "
+             "more flags (every combination runs, into <out>/grid-<model>/DATASET)")
     add("--ray_address", default=None,
         help="with --backend ray: the cluster to join (default: start a local instance)")
     add("--asha", action="store_true",
@@ -138,18 +141,25 @@ def execute(options, forwarded, argv, trainer=None):
     if options.asha and options.backend != "ray":
         raise InputError("--asha needs --backend ray")
     seeds = parse_seeds(options.seeds)
-    experiment = catalogue.EXPERIMENTS[options.name]
-    check_forwarded(forwarded, experiment)
+    if options.grid and options.name != "grid":
+        raise InputError("--grid is for the grid experiment, not %s" % options.name)
+    axes = grid.parse_axes(options.grid) if options.name == "grid" else ()
     ensure_data(options.dataset, options.data_path)
     base_argv = ["--dataset", options.dataset, "--data_path", options.data_path] + (
         ["--epochs", str(options.epochs)] if options.epochs is not None else []) + forwarded
     base = main_arguments(base_argv)
     experiment, configs, claims = catalogue.plan(options.name, options.dataset,
-                                                 base.modality_list)
+                                                 base.modality_list, axes)
+    check_forwarded(forwarded, experiment)
+    folder = options.name
+    if axes:
+        if not base.valid:
+            raise InputError("the grid experiment chooses on validation: add --valid")
+        folder = "grid-" + base.model  # one folder per model, so grids do not mix
     for dataset in sorted(set(dict(c.flags)["--dataset"] for c in configs
                               if "--dataset" in dict(c.flags))):
         ensure_data(dataset, options.data_path)  # a sweep over datasets (spurious)
-    out_dir = os.path.join(options.out, options.name, options.dataset)
+    out_dir = os.path.join(options.out, folder, options.dataset)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     trainer = trainer or main_trainer()
     runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
@@ -158,7 +168,7 @@ def execute(options, forwarded, argv, trainer=None):
     if not options.no_reuse:
         runs, reused = reuse_finished_twins(runs, options.out, options.dataset)
     todo = [r for r in runs if r.state != "finished"]
-    progress = Progress("%s/%s" % (options.name, options.dataset), len(todo),
+    progress = Progress("%s/%s" % (folder, options.dataset), len(todo),
                         options.workers, runs=todo)
     for line in reused:
         progress.note(line)

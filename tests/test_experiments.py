@@ -40,10 +40,11 @@ FAKE_TRAINER = textwrap.dedent('''
             if argv[i] == "--resume":
                 i += 1
                 continue
-            flags[argv[i]] = argv[i + 1] if i + 1 < len(argv) else ""
+            valued = i + 1 < len(argv) and not argv[i + 1].startswith("--")  # not --valid
+            flags[argv[i]] = argv[i + 1] if valued else ""
             if argv[i] not in RUNNER_FLAGS:
-                kept += argv[i:i + 2]
-            i += 2
+                kept += argv[i:i + 1 + valued]
+            i += 1 + valued
         return {"epochs": int(flags.get("--epochs", 3)), "patience": 0, "flags": kept,
                 "out_dir": flags["--out_dir"]}
 
@@ -69,6 +70,12 @@ FAKE_TRAINER = textwrap.dedent('''
                    "seconds": {"load": 0.0, "train_epoch_mean": 0.5},
                    "history": [], "hyperparameters": h,
                    "resumed_after_epoch": start or None}
+        if "--valid" in argv:  # validation hit@10 grows with --decay, test hit@10 shrinks
+            decay = float(dict(zip(argv, argv[1:])).get("--decay", 0))
+            h["select_metric"] = "valid_hit@10"
+            results["valid"] = {"hit@10": 0.2 + decay + 0.01 * seed, "epoch": 2}
+            results["test_at_best"] = dict(figures, epoch=2, **{"hit@10": 0.3 - decay})
+            results["best"] = results["final"] = results["test_at_best"]
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(results, f)
 
@@ -331,6 +338,56 @@ def test_a_twin_finished_while_the_runner_waits_is_copied_when_its_turn_comes(
     assert copied.read_text() == original.read_text()
     assert read_csv(str(tmp_path / "out" / "table3" / "tiny" / "summary.csv"))["full"][
         "n"] == "1"
+
+
+def test_grid_runs_every_combination_and_chooses_on_validation(tmp_path, capsys):
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    argv = runner_args("grid", tmp_path / "data", tmp_path / "out", "--modalities", "image",
+                       "--model", "bprmf", "--valid", "--seeds", "0,1",
+                       "--grid", "decay=0.01,0.1", "--grid", "lr=1e-3,1e-2")
+    assert run_main(argv, trainer) == 0
+    out_dir = tmp_path / "out" / "grid-bprmf" / "tiny"
+    names = ["decay-0.01_lr-1e-3", "decay-0.01_lr-1e-2", "decay-0.1_lr-1e-3",
+             "decay-0.1_lr-1e-2"]
+    assert sorted(os.listdir(str(out_dir))) == sorted(
+        names + ["claims.csv", "summary.csv", "summary.md", "summary.png"])
+    with open(str(out_dir / "decay-0.1_lr-1e-2" / "seed-1" / "results.json")) as f:
+        recorded = json.load(f)["hyperparameters"]["flags"]
+    assert recorded[-6:] == ["--decay", "0.1", "--lr", "1e-2", "--seed", "1"]
+    printed = capsys.readouterr().out
+    # Validation (0.2 + decay + 0.01 seed) chooses decay 0.1, although test says otherwise;
+    # the two lr cells tie and keep the order of the grid.
+    assert "chosen on validation HR@10: decay=0.1, lr=1e-3 (0.3050 of 4 finished cells)" \
+        in printed
+    section = (out_dir / "summary.md").read_text().split("## Chosen on validation")[1]
+    assert "| **decay=0.1, lr=1e-3** | 2 | 0.3050 ± 0.0071 | 0.2000 ± 0.0000 | 3 (2) |" \
+        in section
+    assert "| decay=0.01, lr=1e-2 | 2 | 0.2150 ± 0.0071 | 0.2900 ± 0.0000 | 3 (2) |" in section
+    assert "Not finished: none." in section
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "the grid experiment needs --grid FLAG=V1,V2"),
+    (["--valid", "--grid", "decay"], "--grid 'decay': give FLAG=V1,V2,..."),
+    (["--valid", "--grid", "decay=1e-2,1e-2"], "--grid --decay lists a value twice"),
+    (["--valid", "--grid", "decay=1e-2", "--grid=--decay=0.1"],
+     "--grid --decay is given twice"),
+    (["--valid", "--grid", "decay=a/b"], "--grid --decay: a value names a folder"),
+    (["--grid", "decay=1e-2,1e-1"], "the grid experiment chooses on validation: add --valid"),
+    (["--valid", "--grid", "decay=1e-2", "--decay", "0.1"],
+     "--decay is set by the runner (grid varies it); drop it"),
+])
+def test_grid_command_line_errors(tmp_path, extra, message):
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    with pytest.raises(InputError) as raised:
+        run_main(runner_args("grid", tmp_path / "data", tmp_path / "out", "--modalities",
+                             "image", *extra), trainer)
+    assert str(raised.value).startswith(message)
+    with pytest.raises(InputError, match="--grid is for the grid experiment, not table3"):
+        run_main(runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                             "image", "--grid", "decay=0.1"), trainer)
 
 
 def runner_script(tmp_path, argv):

@@ -9,15 +9,22 @@ like a table's rows (resumable, shared negatives, finished twins copied) into
 chose each run's epoch (--select_metric), averaged over the seeds, and names the chosen one;
 test figures stand beside it but choose nothing.
 """
+import collections
 import os
 import string
 
 from experiments.plot import metric_label
 from experiments.statistics import finished_results, mean_std
+from experiments.summary import mean_sd_text
 from utility.common.errors import InputError
 
 VALUE_CHARACTERS = frozenset(string.ascii_letters + string.digits + ".+-")
 TITLE = "Validation grid: settings chosen on validation"
+
+# One finished cell: validation and test are (mean, sd) over seeds on ``metric``, the one
+# that chose each run's epoch; selected_epoch and epochs_run are means.
+Cell = collections.namedtuple("Cell", "config seeds metric validation test selected_epoch "
+                                      "epochs_run")
 
 
 def parse_axes(texts):
@@ -54,49 +61,47 @@ def cell_label(cell):
     return ", ".join("%s=%s" % (flag.lstrip("-"), value) for flag, value in cell)
 
 
-def validation_figures(pairs):
-    """(metric, validation (mean, sd), test (mean, sd), selected epoch mean, epochs run
-    mean) of a cell's [(seed, results)], on the metric that chose their epochs."""
+def finished_cell(config, pairs):
+    """The Cell of ``config`` from its runs' [(seed, results)]."""
     metric = pairs[0][1]["hyperparameters"]["select_metric"]
     metric = metric[len("valid_"):] if metric.startswith("valid_") else metric
     runs = [results for _, results in pairs]
-    return (metric, mean_std([r["valid"][metric] for r in runs]),
-            mean_std([r["test_at_best"][metric] for r in runs]),
-            mean_std([r["test_at_best"]["epoch"] for r in runs])[0],
-            mean_std([r["epochs_run"] for r in runs])[0])
-
-
-def _figure(mean_sd):
-    mean, sd = mean_sd
-    return "%.4f" % mean + (" ± %.4f" % sd if sd is not None else "")
+    return Cell(config, len(runs), metric, mean_std([r["valid"][metric] for r in runs]),
+                mean_std([r["test_at_best"][metric] for r in runs]),
+                mean_std([r["test_at_best"]["epoch"] for r in runs])[0],
+                mean_std([r["epochs_run"] for r in runs])[0])
 
 
 def write_report(out_dir, configs, data_path):
     """A section of summary.md ranking the finished cells by validation; returns the
     chosen cell as a line for the progress log."""
-    cells = []
+    cells, unfinished = [], []
     for config in configs:
         pairs = finished_results(os.path.join(out_dir, config.name))
         if pairs:
-            cells.append((config, len(pairs)) + validation_figures(pairs))
+            cells.append(finished_cell(config, pairs))
+        else:
+            unfinished.append(config.label)
     if not cells:
         return "no cell of the grid has finished: nothing to choose"
-    cells.sort(key=lambda cell: -cell[3][0])
-    chosen, metric = cells[0][0], cells[0][2]
-    label = metric_label(metric)
+    cells.sort(key=lambda cell: -cell.validation[0])
+    chosen = cells[0]
+    label = metric_label(chosen.metric)
     lines = ["", "## Chosen on validation", "",
              "Cells ranked by validation %s at the epoch each run chose on it (mean ± sd over "
              "seeds); the test column is shown, not used. Not finished: %s." % (
-                 label, ", ".join(c.label for c in configs if c.name not in
-                                  [cell[0].name for cell in cells]) or "none"), "",
+                 label, ", ".join(unfinished) or "none"), "",
              "| cell | seeds | validation %s | test %s | epochs run (selected) |" % (
                  label, label), "| --- | --- | --- | --- | --- |"]
-    for config, seeds, _, validation, test, selected, run in cells:
-        name = "**%s**" % config.label if config is chosen else config.label
+    for cell in cells:
+        name = "**%s**" % cell.config.label if cell is chosen else cell.config.label
         lines.append("| %s | %d | %s | %s | %.0f (%.0f) |" % (
-            name, seeds, _figure(validation), _figure(test), run, selected))
-    lines += ["", "Chosen: %s (validation %s %.4f)." % (chosen.label, label, cells[0][3][0])]
+            name, cell.seeds, mean_sd_text(cell.validation), mean_sd_text(cell.test),
+            cell.epochs_run, cell.selected_epoch))
+    lines += ["", "Chosen: %s (validation %s %.4f)." % (chosen.config.label, label,
+                                                        chosen.validation[0])]
     with open(os.path.join(out_dir, "summary.md"), "a") as f:
         f.write("\n".join(lines) + "\n")
     return "chosen on validation %s: %s (%.4f of %d finished cells); ranking in %s" % (
-        label, chosen.label, cells[0][3][0], len(cells), os.path.join(out_dir, "summary.md"))
+        label, chosen.config.label, chosen.validation[0], len(cells),
+        os.path.join(out_dir, "summary.md"))

@@ -33,7 +33,8 @@ def _number(value, digits=4):
     return "" if value is None else "%.*f" % (digits, value)
 
 
-def _mean_sd(figure):
+def mean_sd_text(figure):
+    """'mean ± sd' of a (mean, sd) figure, the sd left out when there is none."""
     mean, sd = figure
     return _number(mean) + (" ± %s" % _number(sd) if sd is not None else "")
 
@@ -98,7 +99,7 @@ def _table(configs, rows, metrics, published, figures_of):
         cells = ["%s (`%s`)" % (config.label, config.name), str(row.n)]
         for m in metrics:
             figure = figures_of(row).get(m, (None, None))
-            cells.append(_mean_sd(figure))
+            cells.append(mean_sd_text(figure))
             if m in with_paper:
                 theirs = published[config.name].get(m)
                 cells += [_number(theirs), "%+.4f" % (figure[0] - theirs)

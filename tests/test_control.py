@@ -66,6 +66,19 @@ def test_the_control_experiment_pairs_each_model_with_its_random_twin():
     assert flags == {"mcln": {"--model": "mcln"},
                      "mcln-random": {"--model": "mcln", "--random_features": 0},
                      "vbpr": {"--model": "vbpr"},
-                     "vbpr-random": {"--model": "vbpr", "--random_features": 0}}
+                     "vbpr-random": {"--model": "vbpr", "--random_features": 0},
+                     "v": {"--model": "mcln", "--variant": "v"},
+                     "v-random": {"--model": "mcln", "--variant": "v", "--random_features": 0},
+                     "t": {"--model": "mcln", "--variant": "t"},
+                     "t-random": {"--model": "mcln", "--variant": "t", "--random_features": 0}}
     assert [(c.better, c.worse, c.kind) for c in claims] == [
-        (("mcln",), ("mcln-random",), "greater"), (("vbpr",), ("vbpr-random",), "greater")]
+        ((name,), (name + "-random",), "greater") for name in ("mcln", "vbpr", "v", "t")]
+
+
+def test_the_control_has_the_one_modality_rows_the_data_allows():
+    from experiments.catalogue import plan
+    for modalities, rows in ((["image"], ["v"]), (["text"], ["t"])):
+        _, configs, _ = plan("control", "d", modalities)
+        names = [c.name for c in configs]
+        assert names == ["mcln", "mcln-random", "vbpr", "vbpr-random"] + [
+            n + suffix for n in rows for suffix in ("", "-random")]

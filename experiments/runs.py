@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 
+from utility.common.atomic import write_json_atomically
 from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,7 +132,9 @@ def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
 
 def finished_twin(out_root, dataset, run):
     """A finished run elsewhere under ``out_root`` (any experiment, any configuration) that
-    recorded the settings ``run`` asks for, seed included; None if there is none."""
+    recorded the settings ``run`` asks for, seed included; None if there is none. A run
+    that stopped early (--patience) under a smaller --epochs counts: a larger cap with the
+    same patience stops at the same epoch with the same figures."""
     pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, "results.json")
     for path in sorted(glob.glob(pattern)):
         candidate = os.path.dirname(path)
@@ -139,26 +142,48 @@ def finished_twin(out_root, dataset, run):
                 os.path.join(candidate, STOPPED_FILE)):  # ASHA cut it short
             continue
         try:
-            if state(candidate, run.settings) == "finished":
-                return candidate
+            found = state(candidate, run.settings)
         except InputError:  # other settings
             continue
+        if found == "finished" or (found == "extend" and
+                                   _stopped_before_the_cap(path, run.settings)):
+            return candidate
     return None
+
+
+def _stopped_before_the_cap(results_path, expected):
+    with open(results_path) as f:
+        results = json.load(f)
+    stored = results.get("hyperparameters", {})
+    return bool(results.get("stopped_early_at_epoch")) and \
+        stored.get("patience") == expected.get("patience") and \
+        stored.get("epochs", 0) < expected.get("epochs", 0)
 
 
 def copy_finished_twin(run, out_root, dataset):
     """Copy a finished twin of the new ``run`` (finished_twin) into its directory; the line
-    saying so, or None (no twin, or ``run`` is not new)."""
+    saying so, or None (no twin, or ``run`` is not new). A twin that stopped early under a
+    smaller cap is recorded with ``run``'s --epochs, which would have run the same."""
     twin = finished_twin(out_root, dataset, run) if run.state == "new" else None
     if twin is None:
         return None
     partial = run.directory + ".copying"
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(twin, partial)
+    results_path = os.path.join(partial, "results.json")
+    with open(results_path) as f:
+        results = json.load(f)
+    cap = results["hyperparameters"].get("epochs")
+    if cap != run.settings.get("epochs"):
+        results["hyperparameters"]["epochs"] = run.settings.get("epochs")
+        write_json_atomically(results_path, results)
     shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
     os.rename(partial, run.directory)
-    return "reused %s seed %d: the same settings finished in %s" % (
-        run.config.name, run.seed, os.path.relpath(twin, out_root))
+    return "reused %s seed %d: the same settings finished in %s%s" % (
+        run.config.name, run.seed, os.path.relpath(twin, out_root),
+        "" if cap == run.settings.get("epochs") else
+        " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
+            results["stopped_early_at_epoch"], cap, run.settings.get("epochs")))
 
 
 def reuse_finished_twins(runs, out_root, dataset):

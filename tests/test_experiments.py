@@ -577,3 +577,35 @@ def test_time_left_weighs_runs_by_their_configurations_cost():
     progress.started(runs[2])
     now[0] = 166.0  # 100 s into it
     assert progress.estimate() == "estimate: about 5m09s left"
+
+
+def test_a_twin_that_stopped_early_under_a_smaller_cap_is_reused(tmp_path, capsys):
+    """A grid cell run with --epochs 2 that stopped early is Table 4's full model at
+    --epochs 4 (same patience: it stops at the same epoch); one that ran to its cap is not."""
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    table3 = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                         "image", "--configs", "base,full", "--epochs", "2")
+    assert run_main(table3, trainer) == 0
+    original = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0" / "results.json"
+    stopped = json.loads(original.read_text())
+    stopped["stopped_early_at_epoch"] = 1
+    original.write_text(json.dumps(stopped))
+    capsys.readouterr()
+    table4 = ["table4"] + table3[1:-4] + ["--epochs", "4"]
+    assert run_main(table4, trainer) == 0
+    printed = capsys.readouterr().out
+    assert "reused full seed 0: the same settings finished in %s (stopped early at epoch 1 " \
+           "of its 2; --epochs 4 stops there too)" % os.path.join(
+               "table3", "tiny", "full", "seed-0") in printed
+    copied = json.loads((tmp_path / "out" / "table4" / "tiny" / "full" / "seed-0" /
+                         "results.json").read_text())
+    assert copied["hyperparameters"]["epochs"] == 4
+    assert copied["best"] == stopped["best"] and copied["stopped_early_at_epoch"] == 1
+    # A full model that ran to its cap of 2 is not a 4-epoch run: Table 4 trains its own.
+    elsewhere = [str(tmp_path / "out2") if part == str(tmp_path / "out") else part
+                 for part in table3]
+    assert run_main(elsewhere, trainer) == 0
+    assert run_main(["table4"] + elsewhere[1:-4] + ["--epochs", "4"], trainer) == 0
+    printed = capsys.readouterr().out
+    assert "reused" not in printed and "started full seed 0" in printed

@@ -62,6 +62,16 @@ def test_model_presets_apply_between_dataset_presets_and_flags(monkeypatch):
     assert (args.lr, args.decay, args.epochs) == (0.3, 0.7, parser.PRESETS["taobao"]["epochs"])
 
 
+def test_mclns_ml100k_preset_is_its_own():
+    """The lr and L2 chosen for MCLN on ml100k reach every MCLN variant, not the baselines."""
+    for argv in (["--dataset", "ml100k"], ["--dataset", "ml100k", "--variant", "base"]):
+        args = parser.parse_args(argv)
+        assert (args.lr, args.decay, args.batch_size) == (1e-2, 1e-3, 512)
+    lightgcn = parser.parse_args(["--dataset", "ml100k", "--model", "lightgcn"])
+    assert (lightgcn.lr, lightgcn.decay) == (parser.COMMON["lr"],
+                                             parser.MODEL_PRESETS["lightgcn"]["decay"])
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--model", "bprmf", "--variant", "base"], "--variant and --formulation are MCLN's"),
     (["--dataset", "taobao", "--variant", "vt"], "needs text features"),

@@ -173,17 +173,17 @@ def copy_finished_twin(run, out_root, dataset):
     results_path = os.path.join(partial, "results.json")
     with open(results_path) as f:
         results = json.load(f)
-    cap = results["hyperparameters"].get("epochs")
-    if cap != run.settings.get("epochs"):
-        results["hyperparameters"]["epochs"] = run.settings.get("epochs")
+    cap, asked = results["hyperparameters"].get("epochs"), run.settings.get("epochs")
+    why = ""
+    if cap != asked:  # the twin stopped early under a smaller cap
+        results["hyperparameters"]["epochs"] = asked
         write_json_atomically(results_path, results)
+        why = " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
+            results["stopped_early_at_epoch"], cap, asked)
     shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
     os.rename(partial, run.directory)
     return "reused %s seed %d: the same settings finished in %s%s" % (
-        run.config.name, run.seed, os.path.relpath(twin, out_root),
-        "" if cap == run.settings.get("epochs") else
-        " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
-            results["stopped_early_at_epoch"], cap, run.settings.get("epochs")))
+        run.config.name, run.seed, os.path.relpath(twin, out_root), why)
 
 
 def reuse_finished_twins(runs, out_root, dataset):

@@ -155,8 +155,8 @@ PRESETS["beauty"] = PRESETS["amazon"]
 # docs/datasets-real-content.md). The sampler draws DISTINCT users per batch, so ml100k's 943
 # users cannot fill the release's 2,048: 512 takes about half of them per step (194 steps an
 # epoch). beauty14 (22,363 users) keeps 2,048 and Amazon's model settings (same category);
-# it evaluates every 5 epochs (a second or two each) so that --patience stops a run soon
-# after its peak: an epoch of MCLN takes most of a minute on one core.
+# it evaluates every 5 epochs so that --patience 3 stops a run 15 epochs after its peak,
+# not 30: on one core an MCLN epoch there takes about a minute, as does an evaluation.
 PRESETS["beauty14"] = dict(PRESETS["amazon"], folder="beauty14", modalities="text",
                            epochs=500, eval_interval=5)
 PRESETS["ml100k"] = dict(folder="ml100k", modalities="image,text", batch_size=512,

@@ -160,6 +160,21 @@ def _stopped_before_the_cap(results_path, expected):
         stored.get("epochs", 0) < expected.get("epochs", 0)
 
 
+def _record_asked_cap(results_path, asked):
+    """Record --epochs ``asked`` in the results of a run that stopped early under a smaller
+    cap (a larger one with the same patience stops at the same epoch); the reason, or "" when
+    the caps agree."""
+    with open(results_path) as f:
+        results = json.load(f)
+    cap = results["hyperparameters"].get("epochs")
+    if cap == asked:
+        return ""
+    results["hyperparameters"]["epochs"] = asked
+    write_json_atomically(results_path, results)
+    return " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
+        results["stopped_early_at_epoch"], cap, asked)
+
+
 def copy_finished_twin(run, out_root, dataset):
     """Copy a finished twin of the new ``run`` (finished_twin) into its directory; the line
     saying so, or None (no twin, or ``run`` is not new). A twin that stopped early under a
@@ -170,28 +185,30 @@ def copy_finished_twin(run, out_root, dataset):
     partial = run.directory + ".copying"
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(twin, partial)
-    results_path = os.path.join(partial, "results.json")
-    with open(results_path) as f:
-        results = json.load(f)
-    cap, asked = results["hyperparameters"].get("epochs"), run.settings.get("epochs")
-    why = ""
-    if cap != asked:  # the twin stopped early under a smaller cap
-        results["hyperparameters"]["epochs"] = asked
-        write_json_atomically(results_path, results)
-        why = " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
-            results["stopped_early_at_epoch"], cap, asked)
+    why = _record_asked_cap(os.path.join(partial, "results.json"), run.settings.get("epochs"))
     shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
     os.rename(partial, run.directory)
     return "reused %s seed %d: the same settings finished in %s%s" % (
         run.config.name, run.seed, os.path.relpath(twin, out_root), why)
 
 
+def keep_stopped_run(run):
+    """A run of this folder to be extended to a larger --epochs that had stopped early with
+    the same patience is finished as it is (it would stop at the same epoch again); the
+    line saying so, or None."""
+    results_path = os.path.join(run.directory, "results.json")
+    if run.state != "extend" or not _stopped_before_the_cap(results_path, run.settings):
+        return None
+    return "kept %s seed %d as finished%s" % (
+        run.config.name, run.seed, _record_asked_cap(results_path, run.settings.get("epochs")))
+
+
 def reuse_finished_twins(runs, out_root, dataset):
-    """(``runs`` with each new run that has a finished twin copied from it and finished,
-    a line per copy)."""
+    """(``runs`` with each new run that has a finished twin copied from it, and each run
+    that stopped early under a smaller cap (keep_stopped_run), finished; a line for each)."""
     planned, lines = [], []
     for run in runs:
-        line = copy_finished_twin(run, out_root, dataset)
+        line = keep_stopped_run(run) or copy_finished_twin(run, out_root, dataset)
         if line is None:
             planned.append(run)
             continue

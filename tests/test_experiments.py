@@ -579,18 +579,26 @@ def test_time_left_weighs_runs_by_their_configurations_cost():
     assert progress.estimate() == "estimate: about 5m09s left"
 
 
-def test_a_twin_that_stopped_early_under_a_smaller_cap_is_reused(tmp_path, capsys):
-    """A grid cell run with --epochs 2 that stopped early is Table 4's full model at
-    --epochs 4 (same patience: it stops at the same epoch); one that ran to its cap is not."""
+def _table3_with_full_stopped_early(tmp_path):
+    """Table 3's Base and full model run with --epochs 2, the full model's results.json
+    then saying it stopped early at epoch 1: (trainer, the runner's argv, that file, its
+    contents)."""
     trainer, _ = fake_trainer(tmp_path)
     tiny_data(str(tmp_path / "data" / "tiny"), text=False)
     table3 = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
                          "image", "--configs", "base,full", "--epochs", "2")
     assert run_main(table3, trainer) == 0
-    original = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0" / "results.json"
-    stopped = json.loads(original.read_text())
+    path = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0" / "results.json"
+    stopped = json.loads(path.read_text())
     stopped["stopped_early_at_epoch"] = 1
-    original.write_text(json.dumps(stopped))
+    path.write_text(json.dumps(stopped))
+    return trainer, table3, path, stopped
+
+
+def test_a_twin_that_stopped_early_under_a_smaller_cap_is_reused(tmp_path, capsys):
+    """A grid cell run with --epochs 2 that stopped early is Table 4's full model at
+    --epochs 4 (same patience: it stops at the same epoch); one that ran to its cap is not."""
+    trainer, table3, _, stopped = _table3_with_full_stopped_early(tmp_path)
     capsys.readouterr()
     table4 = ["table4"] + table3[1:-4] + ["--epochs", "4"]
     assert run_main(table4, trainer) == 0
@@ -609,3 +617,17 @@ def test_a_twin_that_stopped_early_under_a_smaller_cap_is_reused(tmp_path, capsy
     assert run_main(["table4"] + elsewhere[1:-4] + ["--epochs", "4"], trainer) == 0
     printed = capsys.readouterr().out
     assert "reused" not in printed and "started full seed 0" in printed
+
+
+def test_a_run_that_stopped_early_under_a_smaller_cap_is_kept_not_extended(tmp_path, capsys):
+    """Table 3 again with a larger --epochs: its own run that stopped early (same patience)
+    is finished as it is, recorded with the new cap; one that reached its cap is extended."""
+    trainer, table3, path, stopped = _table3_with_full_stopped_early(tmp_path)
+    capsys.readouterr()
+    assert run_main(table3[:-1] + ["4"], trainer) == 0
+    printed = capsys.readouterr().out
+    assert "kept full seed 0 as finished (stopped early at epoch 1 of its 2; --epochs 4 " \
+           "stops there too)" in printed
+    assert "started full seed 0" not in printed and "started base seed 0 (extend" in printed
+    kept = json.loads(path.read_text())
+    assert kept["hyperparameters"]["epochs"] == 4 and kept["best"] == stopped["best"]

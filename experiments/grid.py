@@ -7,7 +7,9 @@ Every combination of the --grid values is one configuration (``decay-1e-2_lr-1e-
 like a table's rows (resumable, shared negatives, finished twins copied) into
 ``<out>/grid-<model>/<dataset>/``. The report ranks the cells by the validation metric that
 chose each run's epoch (--select_metric), averaged over the seeds, and names the chosen one;
-test figures stand beside it but choose nothing.
+test figures stand beside it but choose nothing. When the chosen cell has no finished
+neighbour beyond it along a flag (its value the largest or smallest tried there, the other
+flags held), the report says so: the best setting may lie outside the grid.
 """
 import collections
 import os
@@ -72,6 +74,48 @@ def finished_cell(config, pairs):
                 mean_std([r["epochs_run"] for r in runs])[0])
 
 
+def _number(value):
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def grid_edges(chosen, cells, configs):
+    """[(flag, where)] for each flag along which ``chosen`` (a Cell) has no finished cell
+    (``cells``) beyond it, the other flags held at its values: where is "largest",
+    "smallest" or "only" (no other value of that line finished). Flags the grid's
+    ``configs`` do not vary, or whose values are not numbers, have no edge."""
+    values = dict(chosen.config.flags)
+    edges = []
+    for flag, value in chosen.config.flags:
+        tried = [_number(v) for v in {dict(config.flags)[flag] for config in configs}]
+        if len(tried) < 2 or None in tried:
+            continue
+        line = [_number(dict(cell.config.flags)[flag]) for cell in cells
+                if all(values[other] == v for other, v in cell.config.flags if other != flag)]
+        if len(set(line)) == 1:
+            edges.append((flag, "only"))
+        elif _number(value) == max(line):
+            edges.append((flag, "largest"))
+        elif _number(value) == min(line):
+            edges.append((flag, "smallest"))
+    return edges
+
+
+def edge_text(chosen, edges):
+    """One sentence on ``chosen``'s edges (grid_edges), or ""."""
+    values, parts = dict(chosen.config.flags), []
+    for flag, where in edges:
+        held = ", ".join("%s %s" % (other, value) for other, value in chosen.config.flags
+                         if other != flag)
+        beside = " with %s" % held if held else ""
+        parts.append("no other %s finished%s" % (flag, beside) if where == "only" else
+                     "%s %s is the %s that finished%s" % (flag, values[flag], where, beside))
+    return "On the grid's edge: %s; a value beyond it may do better." % "; ".join(parts) \
+        if parts else ""
+
+
 def write_report(out_dir, configs, data_path):
     """A section of summary.md ranking the finished cells by validation; returns the
     chosen cell as a line for the progress log."""
@@ -98,10 +142,12 @@ def write_report(out_dir, configs, data_path):
         lines.append("| %s | %d | %s | %s | %.0f (%.0f) |" % (
             name, cell.seeds, mean_sd_text(cell.validation), mean_sd_text(cell.test),
             cell.epochs_run, cell.selected_epoch))
-    lines += ["", "Chosen: %s (validation %s %.4f)." % (chosen.config.label, label,
-                                                        chosen.validation[0])]
+    edges = grid_edges(chosen, cells, configs)
+    lines += ["", "Chosen: %s (validation %s %.4f). %s" % (
+        chosen.config.label, label, chosen.validation[0], edge_text(chosen, edges))]
     with open(os.path.join(out_dir, "summary.md"), "a") as f:
-        f.write("\n".join(lines) + "\n")
-    return "chosen on validation %s: %s (%.4f of %d finished cells); ranking in %s" % (
+        f.write("\n".join(line.rstrip() for line in lines) + "\n")
+    return "chosen on validation %s: %s (%.4f of %d finished cells%s); ranking in %s" % (
         label, chosen.config.label, chosen.validation[0], len(cells),
-        os.path.join(out_dir, "summary.md"))
+        "; on the grid's edge along %s" % ", ".join(flag for flag, _ in edges) if edges
+        else "", os.path.join(out_dir, "summary.md"))

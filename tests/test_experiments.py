@@ -358,13 +358,38 @@ def test_grid_runs_every_combination_and_chooses_on_validation(tmp_path, capsys)
     printed = capsys.readouterr().out
     # Validation (0.2 + decay + 0.01 seed) chooses decay 0.1, although test says otherwise;
     # the two lr cells tie and keep the order of the grid.
-    assert "chosen on validation HR@10: decay=0.1, lr=1e-3 (0.3050 of 4 finished cells)" \
+    assert "chosen on validation HR@10: decay=0.1, lr=1e-3 (0.3050 of 4 finished cells" \
         in printed
     section = (out_dir / "summary.md").read_text().split("## Chosen on validation")[1]
     assert "| **decay=0.1, lr=1e-3** | 2 | 0.3050 ± 0.0071 | 0.2000 ± 0.0000 | 3 (2) |" \
         in section
     assert "| decay=0.01, lr=1e-2 | 2 | 0.2150 ± 0.0071 | 0.2900 ± 0.0000 | 3 (2) |" in section
     assert "Not finished: none." in section
+    assert "On the grid's edge: --decay 0.1 is the largest that finished with --lr 1e-3; " \
+           "--lr 1e-3 is the smallest that finished with --decay 0.1; a value beyond it may " \
+           "do better." in section
+    assert "(0.3050 of 4 finished cells; on the grid's edge along --decay, --lr)" in printed
+
+
+def test_grid_edges_look_along_each_flag_with_the_others_held():
+    from experiments.grid import Cell, grid_edges
+    from experiments.catalogue import Config
+
+    def cell(lr, decay, layers="2"):
+        flags = (("--lr", lr), ("--decay", decay), ("--n_layers", layers))
+        return Cell(Config("c", "c", flags, None, None), 1, "hit@10", (0, 0), (0, 0), 1, 1)
+
+    grid = [cell(lr, decay) for lr in ("1e-3", "1e-2", "1e-1") for decay in ("1e-3", "1e-2")]
+    configs = [c.config for c in grid]
+    # lr 1e-2 sits between 1e-3 and 1e-1; decay 1e-3 is the smallest; n_layers not varied.
+    assert grid_edges(grid[2], grid, configs) == [("--decay", "smallest")]
+    assert grid_edges(grid[5], grid, configs) == [("--lr", "largest"), ("--decay", "largest")]
+    # An unfinished neighbour does not count: only lr 1e-2 finished along decay 1e-2.
+    finished = [c for c in grid if c.config.flags[1][1] == "1e-3"] + [grid[3]]
+    assert grid_edges(grid[3], finished, configs) == [("--lr", "only"), ("--decay", "largest")]
+    # Values that are not numbers have no order, so no edge.
+    words = [cell("1e-2", "1e-3", layers) for layers in ("few", "many")]
+    assert grid_edges(words[0], words, [c.config for c in words]) == []
 
 
 @pytest.mark.parametrize("extra, message", [

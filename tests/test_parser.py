@@ -67,9 +67,15 @@ def test_mclns_ml100k_preset_is_its_own():
     for argv in (["--dataset", "ml100k"], ["--dataset", "ml100k", "--variant", "base"]):
         args = parser.parse_args(argv)
         assert (args.lr, args.decay, args.batch_size) == (1e-2, 1e-3, 512)
+    ngcf = parser.parse_args(["--dataset", "ml100k", "--model", "ngcf"])
+    assert (ngcf.lr, ngcf.decay) == (parser.COMMON["lr"], parser.MODEL_PRESETS["ngcf"]["decay"])
+
+
+def test_a_baselines_ml100k_preset_wins_over_its_taobao_one():
     lightgcn = parser.parse_args(["--dataset", "ml100k", "--model", "lightgcn"])
-    assert (lightgcn.lr, lightgcn.decay) == (parser.COMMON["lr"],
-                                             parser.MODEL_PRESETS["lightgcn"]["decay"])
+    assert (lightgcn.lr, lightgcn.decay, lightgcn.batch_size) == (1e-2, 1e-4, 512)
+    taobao = parser.parse_args(["--dataset", "taobao", "--model", "lightgcn"])
+    assert (taobao.lr, taobao.decay) == (parser.COMMON["lr"], 1e-2)
 
 
 @pytest.mark.parametrize("argv,message", [

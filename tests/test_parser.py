@@ -76,6 +76,8 @@ def test_a_baselines_ml100k_preset_wins_over_its_taobao_one():
     assert (lightgcn.lr, lightgcn.decay, lightgcn.batch_size) == (1e-2, 1e-4, 512)
     taobao = parser.parse_args(["--dataset", "taobao", "--model", "lightgcn"])
     assert (taobao.lr, taobao.decay) == (parser.COMMON["lr"], 1e-2)
+    bprmf = parser.parse_args(["--dataset", "ml100k", "--model", "bprmf"])
+    assert (bprmf.lr, bprmf.decay) == (parser.COMMON["lr"], 1e-3)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -67,8 +67,9 @@ def test_mclns_ml100k_preset_is_its_own():
     for argv in (["--dataset", "ml100k"], ["--dataset", "ml100k", "--variant", "base"]):
         args = parser.parse_args(argv)
         assert (args.lr, args.decay, args.batch_size) == (1e-2, 1e-3, 512)
-    ngcf = parser.parse_args(["--dataset", "ml100k", "--model", "ngcf"])
-    assert (ngcf.lr, ngcf.decay) == (parser.COMMON["lr"], parser.MODEL_PRESETS["ngcf"]["decay"])
+    svdpp = parser.parse_args(["--dataset", "ml100k", "--model", "svdpp"])
+    assert (svdpp.lr, svdpp.decay) == (parser.COMMON["lr"],
+                                       parser.MODEL_PRESETS["svdpp"]["decay"])
 
 
 def test_a_baselines_ml100k_preset_wins_over_its_taobao_one():
@@ -78,6 +79,8 @@ def test_a_baselines_ml100k_preset_wins_over_its_taobao_one():
     assert (taobao.lr, taobao.decay) == (parser.COMMON["lr"], 1e-2)
     bprmf = parser.parse_args(["--dataset", "ml100k", "--model", "bprmf"])
     assert (bprmf.lr, bprmf.decay) == (parser.COMMON["lr"], 1e-3)
+    ngcf = parser.parse_args(["--dataset", "ml100k", "--model", "ngcf"])
+    assert (ngcf.lr, ngcf.decay, ngcf.n_layers) == (parser.COMMON["lr"], 1e-3, 1)
 
 
 @pytest.mark.parametrize("argv,message", [

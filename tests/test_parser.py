@@ -81,6 +81,8 @@ def test_a_baselines_ml100k_preset_wins_over_its_taobao_one():
     assert (bprmf.lr, bprmf.decay) == (parser.COMMON["lr"], 1e-3)
     ngcf = parser.parse_args(["--dataset", "ml100k", "--model", "ngcf"])
     assert (ngcf.lr, ngcf.decay, ngcf.n_layers) == (parser.COMMON["lr"], 1e-3, 1)
+    vbpr = parser.parse_args(["--dataset", "ml100k", "--model", "vbpr"])
+    assert (vbpr.lr, vbpr.decay, vbpr.feature_decay) == (parser.COMMON["lr"], 1e-2, 1e-2)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -10,6 +10,7 @@ paired on exactly the same candidates.
 """
 import os
 
+from experiments.main_flags import main_arguments
 from utility.common.atomic import write_atomically
 from utility.common.errors import InputError
 
@@ -31,7 +32,6 @@ def shared_negatives(base_argv, seed, folder):
     """main.py flags naming the negatives files of ``seed`` (written into ``folder`` on
     first use); none under --eval_protocol full, which samples no negatives. A file the
     user gave (--test_negatives, --valid_negatives) is left as it is."""
-    from experiments.runs import main_arguments
     from utility.data.load import load_dataset, without_validation
     from utility.evaluation.evaluator import Evaluator, negatives_file, negatives_text
     args = main_arguments(list(base_argv) + ["--seed", str(seed)])

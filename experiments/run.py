@@ -22,9 +22,10 @@ from experiments import catalogue, grid
 from experiments.claims import claim_line
 from experiments.local import run_local
 from experiments.machine import describe_features
+from experiments.main_flags import main_arguments
 from experiments.progress import Progress
-from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_arguments, main_trainer,
-                              plan_runs, reuse_finished_twins)
+from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_trainer, plan_runs,
+                              reuse_finished_twins)
 from experiments.summary import duration, write_summary
 from utility.common.errors import (INTERRUPTED_STATUS, InputError, exit_on_input_error,
                                    stop_on_sigterm)

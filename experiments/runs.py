@@ -8,14 +8,14 @@ under the same ``--out`` has already finished (MCLN's full model is a row of Tab
 and 5 alike) is copied from there instead of trained again.
 """
 import collections
-import contextlib
 import glob
-import io
 import json
 import os
 import shutil
 import sys
 
+from experiments.candidates import shared_negatives
+from experiments.main_flags import main_hyperparameters
 from utility.common.atomic import write_json_atomically
 from utility.common.errors import InputError
 
@@ -40,26 +40,8 @@ STOPPED_FILE = "stopped.json"
 NEGATIVES_FOLDER = "negatives"
 
 
-def main_arguments(argv):
-    """main.py's parsed flags for ``argv``; its complaints become one InputError line."""
-    from utility.config.flags import parse_args
-    captured = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(captured):
-            return parse_args(argv)
-    except SystemExit:
-        lines = captured.getvalue().strip().splitlines() or ["invalid flags"]
-        raise InputError("main.py flags: %s" % lines[-1].split("error: ", 1)[-1])
-
-
-def main_hyperparameters(argv):
-    from utility.config.flags import hyperparameters
-    return hyperparameters(main_arguments(argv))
-
-
 def main_trainer():
     """main.py in this interpreter."""
-    from experiments.candidates import shared_negatives
     return Trainer([sys.executable, os.path.join(REPO, "main.py")], main_hyperparameters,
                    shared_negatives)
 

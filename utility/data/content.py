@@ -43,7 +43,7 @@ from utility.common.atomic import (TEMPORARY_MARK, missing_folders, remove_empty
                                    temporary_path, write_atomically, write_json_atomically)
 from utility.common.errors import InputError, located
 from utility.common.progress import progress
-from utility.data import prepare
+from utility.data.download import CONTENT_LAYOUT, MIRROR_ENV, fetch, is_url, sha256_mismatch
 from utility.data.features import packages
 from utility.data.features.text import clean_title
 
@@ -98,7 +98,7 @@ def source_location(github_file, mirror=None):
     relative = "/".join((github_file.repo, github_file.commit, github_file.path))
     if mirror is None:
         return "url", "%s/%s" % (RAW_FILES_URL, relative)
-    if prepare.is_url(mirror):
+    if is_url(mirror):
         return "url", "%s/%s" % (mirror.rstrip("/"), relative)
     return "file", os.path.join(mirror, *relative.split("/"))
 
@@ -115,7 +115,7 @@ def fetched(github_file, mirror=None, log=print):
             raise InputError("cannot read %s from the mirror: %s"
                              % (location, error.strerror or error))
         if actual != github_file.sha256:
-            raise prepare.sha256_mismatch(location, os.path.basename(location),
+            raise sha256_mismatch(location, os.path.basename(location),
                                           github_file.sha256, actual)
         return location
     target = os.path.join(sources_cache(), github_file.repo, github_file.commit,
@@ -128,8 +128,8 @@ def fetched(github_file, mirror=None, log=print):
         raise InputError("cannot create the download cache %s: %s"
                          % (os.path.dirname(target), error.strerror or error))
     log("fetching %s" % location)
-    prepare.fetch((kind, location), target, github_file.sha256, mirror,
-                  layout=prepare.CONTENT_LAYOUT)
+    fetch((kind, location), target, github_file.sha256, mirror,
+                  layout=CONTENT_LAYOUT)
     return target
 
 
@@ -830,8 +830,8 @@ def prepare_content(name, data_path="Data", mirror=None, log=print, text_encoder
     started = time.time()
     dataset = DATASETS[name.lower()]
     if mirror is None:
-        mirror = os.environ.get(prepare.MIRROR_ENV) or None
-    if mirror is not None and not prepare.is_url(mirror) and not os.path.isdir(mirror):
+        mirror = os.environ.get(MIRROR_ENV) or None
+    if mirror is not None and not is_url(mirror) and not os.path.isdir(mirror):
         raise InputError("mirror folder %s does not exist" % mirror)
     out = os.path.join(data_path, dataset.folder)
     if is_complete(out):

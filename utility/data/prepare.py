@@ -29,15 +29,10 @@ temporary name and renamed when complete, so a failed first preparation leaves n
 """
 import argparse
 import contextlib
-import hashlib
-import http.client
 import os
-import re
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import scipy.sparse
@@ -45,15 +40,12 @@ import scipy.sparse
 from utility.common.atomic import (missing_folders, remove_empty, sha256_of, temporary_path,
                                    write_atomically)
 from utility.common.errors import InputError, exit_on_input_error
+from utility.data.download import CONTENT_LAYOUT, MIRROR_ENV, fetch, is_url
 from utility.data.load import id_lines, parse_interactions
 from utility.common.progress import progress
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
-MIRROR_ENV = "MCLN_DATA_MIRROR"
-MEGCF_LAYOUT = "<dir>/Data/<name>/<file>"
-CONTENT_LAYOUT = "<dir>/<owner>/<repo>/<commit>/<path> and <dir>/packages/<wheel>"
-DOWNLOAD_TIMEOUT = 60  # seconds without progress before a fetch counts as failed
 CHUNK_BYTES = 1 << 20
 
 # CLI name -> folder name in the public repository / in the output data path.
@@ -98,12 +90,10 @@ SHA256 = {
     },
 }
 
-_URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
 
 
 # ---------------------------------------------------------------------------------------
-# Files: atomic writes, hashing, fetching
+# Files: atomic writes, where the raw files are
 
 
 def atomic_write(path, write):
@@ -115,23 +105,6 @@ def atomic_write(path, write):
     write_atomically(path, write, binary=True)
 
 
-def is_url(text):
-    """Whether a --mirror value is a base URL (else it is a local folder)."""
-    return bool(_URL_PATTERN.match(text))
-
-
-def _network_failure(url, error, mirror, layout=MEGCF_LAYOUT):
-    reason = getattr(error, "reason", None) or error
-    if isinstance(error, urllib.error.HTTPError):
-        reason = "HTTP %d %s" % (error.code, error.reason)
-    if mirror:
-        hint = "check the mirror given by --mirror or %s" % MIRROR_ENV
-    else:
-        hint = ("pass --mirror DIR_OR_URL (a local copy laid out as %s, or another base URL) "
-                "or set %s" % (layout, MIRROR_ENV))
-    return InputError("network fetch failed for %s (%s); %s" % (url, reason, hint))
-
-
 def source_of(public, file_name, mirror=None):
     """Where to read one raw file: ``("url", address)`` or ``("file", path)``."""
     if mirror is None:
@@ -139,58 +112,6 @@ def source_of(public, file_name, mirror=None):
     if is_url(mirror):
         return "url", "%s/Data/%s/%s" % (mirror.rstrip("/"), public, file_name)
     return "file", os.path.join(mirror, "Data", public, file_name)
-
-
-def sha256_mismatch(location, file_name, expected, actual):
-    """The one-line error for a source file whose SHA-256 is not the pinned one."""
-    return InputError("%s: SHA-256 mismatch for %s: expected %s, got %s (corrupt download or a "
-                      "different version of the file)" % (location, file_name, expected, actual))
-
-
-def fetch(source, target, expected_sha256, mirror=None, layout=MEGCF_LAYOUT):
-    """Copy ``source`` (see :func:`source_of`) to ``target`` if its SHA-256 matches.
-
-    Raises InputError on a missing file, a failed download or a checksum mismatch; the
-    target is then untouched and no temp file is left. ``layout`` describes a mirror's
-    folders in the hint of a failed download.
-    """
-    kind, location = source
-    if kind == "file":
-        if mirror is not None and not os.path.isdir(mirror):
-            raise InputError("mirror folder %s does not exist" % mirror)
-        try:
-            stream = open(location, "rb")
-        except OSError as error:
-            raise InputError("cannot read %s from the mirror: %s"
-                             % (location, error.strerror or error))
-    else:
-        request = urllib.request.Request(location, headers={"User-Agent": "mcln-prepare-data"})
-        try:
-            stream = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT)
-        except _NETWORK_ERRORS as error:
-            raise _network_failure(location, error, mirror, layout)
-
-    def read_chunk():
-        try:
-            return stream.read(CHUNK_BYTES)
-        except _NETWORK_ERRORS as error:
-            if kind == "file":
-                raise InputError("cannot read %s: %s" % (location, error))
-            raise _network_failure(location, error, mirror, layout)
-
-    def copy_and_check(handle):
-        digest = hashlib.sha256()
-        chunk = read_chunk()
-        while chunk:
-            digest.update(chunk)
-            handle.write(chunk)
-            chunk = read_chunk()
-        actual = digest.hexdigest()
-        if actual != expected_sha256:
-            raise sha256_mismatch(location, os.path.basename(target), expected_sha256, actual)
-
-    with stream:
-        atomic_write(target, copy_and_check)
 
 
 # ---------------------------------------------------------------------------------------

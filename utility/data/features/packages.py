@@ -11,6 +11,7 @@ import tempfile
 
 from utility.common.atomic import sha256_of
 from utility.common.errors import InputError
+from utility.data.download import MIRROR_ENV
 
 Package = collections.namedtuple("Package", "version wheel sha256")
 
@@ -27,7 +28,6 @@ PACKAGES = {
 }
 
 CACHE_ENV = "MCLN_CACHE"
-MIRROR_ENV = "MCLN_DATA_MIRROR"
 
 
 def cache_dir():

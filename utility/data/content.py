@@ -115,8 +115,8 @@ def fetched(github_file, mirror=None, log=print):
             raise InputError("cannot read %s from the mirror: %s"
                              % (location, error.strerror or error))
         if actual != github_file.sha256:
-            raise sha256_mismatch(location, os.path.basename(location),
-                                          github_file.sha256, actual)
+            raise sha256_mismatch(location, os.path.basename(location), github_file.sha256,
+                                  actual)
         return location
     target = os.path.join(sources_cache(), github_file.repo, github_file.commit,
                           *github_file.path.split("/"))
@@ -128,8 +128,7 @@ def fetched(github_file, mirror=None, log=print):
         raise InputError("cannot create the download cache %s: %s"
                          % (os.path.dirname(target), error.strerror or error))
     log("fetching %s" % location)
-    fetch((kind, location), target, github_file.sha256, mirror,
-                  layout=CONTENT_LAYOUT)
+    fetch((kind, location), target, github_file.sha256, mirror, layout=CONTENT_LAYOUT)
     return target
 
 

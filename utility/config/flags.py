@@ -200,8 +200,8 @@ MODEL_PRESETS = {
     # MCLN's lr and L2 on ml100k chosen by validation (`experiments.run grid`, seven cells,
     # docs/datasets-real-content.md); every variant shares them, the baselines keep theirs.
     ("mcln", "ml100k"): dict(lr=1e-2, decay=1e-3),
-    # The baselines' on ml100k, chosen the same way (results/grid-<model>/ml100k); a baseline
-    # without an entry here runs its Taobao settings until its grid is kept.
+    # The baselines' on ml100k, chosen the same way (results/grid-<model>/ml100k); MMGCN's
+    # grid chose its Taobao settings, and a baseline without a grid there runs those too.
     ("lightgcn", "ml100k"): dict(lr=1e-2, decay=1e-4),
     # L2 1e-4 and 1e-3 tie on validation HR@10; 1e-3 leads on NDCG@10.
     ("bprmf", "ml100k"): dict(decay=1e-3),

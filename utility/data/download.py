@@ -17,7 +17,7 @@ MIRROR_ENV = "MCLN_DATA_MIRROR"
 MEGCF_LAYOUT = "<dir>/Data/<name>/<file>"
 CONTENT_LAYOUT = "<dir>/<owner>/<repo>/<commit>/<path> and <dir>/packages/<wheel>"
 DOWNLOAD_TIMEOUT = 60  # seconds without progress before a fetch counts as failed
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 20  # read and hashed a piece at a time
 
 _URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)
@@ -47,7 +47,8 @@ def sha256_mismatch(location, file_name, expected, actual):
 
 
 def fetch(source, target, expected_sha256, mirror=None, layout=MEGCF_LAYOUT):
-    """Copy ``source`` (``("url", address)`` or ``("file", path)``) to ``target`` if its SHA-256 matches.
+    """Copy ``source``, ``("url", address)`` or ``("file", path)``, to ``target`` if its
+    SHA-256 matches.
 
     Raises InputError on a missing file, a failed download or a checksum mismatch; the
     target is then untouched and no temp file is left. ``layout`` describes a mirror's

@@ -40,13 +40,12 @@ import scipy.sparse
 from utility.common.atomic import (missing_folders, remove_empty, sha256_of, temporary_path,
                                    write_atomically)
 from utility.common.errors import InputError, exit_on_input_error
-from utility.data.download import CONTENT_LAYOUT, MIRROR_ENV, fetch, is_url
+from utility.data.download import CHUNK_BYTES, CONTENT_LAYOUT, MIRROR_ENV, fetch, is_url
 from utility.data.load import id_lines, parse_interactions
 from utility.common.progress import progress
 
 BASE_URL = ("https://raw.githubusercontent.com/kangliu1225/MEGCF/"
             "3022b330a2089664bd45b3d498e88129b3415b62")
-CHUNK_BYTES = 1 << 20
 
 # CLI name -> folder name in the public repository / in the output data path.
 PUBLIC_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
@@ -89,7 +88,6 @@ SHA256 = {
         "i2e_title.txt": "b15793ef4d026ec1563fc7dede03a96c5a2d9626a318d231a99248a2ac8f3287",
     },
 }
-
 
 
 # ---------------------------------------------------------------------------------------

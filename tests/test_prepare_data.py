@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse
 
 from data_sources import megcf_mirror, missing_mirror
-from utility.data import prepare as prepare_data
+from utility.data import download, prepare as prepare_data
 from utility.common.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -181,13 +181,13 @@ def test_download_over_http(tmp_path):
         for file_name in prepare_data.RAW_FILES:
             source = prepare_data.source_of("taobao", file_name, url)
             assert source[0] == "url"
-            prepare_data.fetch(source, str(out / file_name),
+            download.fetch(source, str(out / file_name),
                                prepare_data.SHA256["taobao"][file_name], url)
         for file_name in prepare_data.RAW_FILES:
             assert (prepare_data.sha256_of(str(out / file_name))
                     == prepare_data.SHA256["taobao"][file_name])
         with pytest.raises(InputError) as caught:
-            prepare_data.fetch(prepare_data.source_of("taobao", "missing.txt", url),
+            download.fetch(prepare_data.source_of("taobao", "missing.txt", url),
                                str(out / "missing.txt"), "0" * 64, url)
         assert "404" in str(caught.value)
         assert not (out / "missing.txt").exists()
@@ -203,9 +203,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def run_cli(args, tmp_path, env_mirror=None):
     env = dict(os.environ)
-    env.pop(prepare_data.MIRROR_ENV, None)
+    env.pop(download.MIRROR_ENV, None)
     if env_mirror is not None:
-        env[prepare_data.MIRROR_ENV] = env_mirror
+        env[download.MIRROR_ENV] = env_mirror
     return subprocess.run(
         [sys.executable, "-m", "utility.prepare_data"] + args
         + ["--data_path", str(tmp_path / "Data")],
@@ -246,7 +246,7 @@ def test_cli_unreachable_url_mirror(tmp_path):
 def test_cli_mirror_from_environment(tmp_path):
     result = run_cli(["art"], tmp_path, env_mirror="http://127.0.0.1:9/")
     assert_one_line_error(result, "127.0.0.1:9", "Data/Art/train.txt",
-                          prepare_data.MIRROR_ENV)
+                          download.MIRROR_ENV)
 
 
 def test_cli_bad_flag(tmp_path):

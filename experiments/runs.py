@@ -62,12 +62,15 @@ def _jsonable(value):
 
 def state(directory, expected):
     """new | resume | extend | finished for the run in ``directory`` that should record the
-    hyperparameters ``expected``; InputError when it was run with other settings."""
+    hyperparameters ``expected``; InputError when it was run with other settings. A run
+    that stopped early (--patience) under a smaller --epochs is finished: a larger cap with
+    the same patience stops at the same epoch with the same figures."""
     results_path = os.path.join(directory, "results.json")
     if not os.path.exists(results_path):
         return "resume" if os.path.isdir(os.path.join(directory, "checkpoints")) else "new"
     with open(results_path) as f:
-        stored = json.load(f).get("hyperparameters", {})
+        results = json.load(f)
+    stored = results.get("hyperparameters", {})
     stopped_path = os.path.join(directory, STOPPED_FILE)
     if os.path.exists(stopped_path):
         with open(stopped_path) as f:
@@ -84,7 +87,9 @@ def state(directory, expected):
                          "choose another --out" % (directory, stored["epochs"],
                                                    expected["epochs"]))
     same = all(stored.get(key) == expected.get(key) for key in CONTINUABLE)
-    return "finished" if same else "extend"
+    stopped_before_the_cap = bool(results.get("stopped_early_at_epoch")) and \
+        stored.get("patience") == expected.get("patience")
+    return "finished" if same or stopped_before_the_cap else "extend"
 
 
 def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
@@ -114,9 +119,7 @@ def plan_runs(out_dir, base_argv, configs, seeds, threads, trainer):
 
 def finished_twin(out_root, dataset, run):
     """A finished run elsewhere under ``out_root`` (any experiment, any configuration) that
-    recorded the settings ``run`` asks for, seed included; None if there is none. A run
-    that stopped early (--patience) under a smaller --epochs counts: a larger cap with the
-    same patience stops at the same epoch with the same figures."""
+    finished the settings ``run`` asks for (state), seed included; None if there is none."""
     pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, "results.json")
     for path in sorted(glob.glob(pattern)):
         candidate = os.path.dirname(path)
@@ -127,29 +130,20 @@ def finished_twin(out_root, dataset, run):
             found = state(candidate, run.settings)
         except InputError:  # other settings
             continue
-        if found == "finished" or (found == "extend" and
-                                   _stopped_before_the_cap(path, run.settings)):
+        if found == "finished":
             return candidate
     return None
-
-
-def _stopped_before_the_cap(results_path, expected):
-    with open(results_path) as f:
-        results = json.load(f)
-    stored = results.get("hyperparameters", {})
-    return bool(results.get("stopped_early_at_epoch")) and \
-        stored.get("patience") == expected.get("patience") and \
-        stored.get("epochs", 0) < expected.get("epochs", 0)
 
 
 def _record_asked_cap(results_path, asked):
     """Record --epochs ``asked`` in the results of a run that stopped early under a smaller
     cap (a larger one with the same patience stops at the same epoch); the reason, or "" when
-    the caps agree."""
+    the caps agree or no early stop is recorded (a scheduler's cut keeps its cap in
+    stopped.json)."""
     with open(results_path) as f:
         results = json.load(f)
     cap = results["hyperparameters"].get("epochs")
-    if cap == asked:
+    if cap == asked or not results.get("stopped_early_at_epoch"):
         return ""
     results["hyperparameters"]["epochs"] = asked
     write_json_atomically(results_path, results)
@@ -175,14 +169,14 @@ def copy_finished_twin(run, out_root, dataset):
 
 
 def keep_stopped_run(run):
-    """A run of this folder to be extended to a larger --epochs that had stopped early with
-    the same patience is finished as it is (it would stop at the same epoch again); the
-    line saying so, or None."""
-    results_path = os.path.join(run.directory, "results.json")
-    if run.state != "extend" or not _stopped_before_the_cap(results_path, run.settings):
+    """Record the --epochs asked for in a finished run of this folder that had stopped early
+    under a smaller cap (state: it would stop at the same epoch again); the line saying so,
+    or None when the run is not finished or its cap is the one asked for."""
+    if run.state != "finished":
         return None
-    return "kept %s seed %d as finished%s" % (
-        run.config.name, run.seed, _record_asked_cap(results_path, run.settings.get("epochs")))
+    why = _record_asked_cap(os.path.join(run.directory, "results.json"),
+                            run.settings.get("epochs"))
+    return "kept %s seed %d as finished%s" % (run.config.name, run.seed, why) if why else None
 
 
 def reuse_finished_twins(runs, out_root, dataset):

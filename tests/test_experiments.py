@@ -18,7 +18,7 @@ import pytest
 
 from experiments import catalogue, claims, paper
 from experiments.run import main as run_main
-from experiments.runs import Trainer
+from experiments.runs import Trainer, state
 from experiments.statistics import aggregate, mean_std
 from experiments.summary import write_summary
 from utility.common.errors import InputError
@@ -656,3 +656,22 @@ def test_a_run_that_stopped_early_under_a_smaller_cap_is_kept_not_extended(tmp_p
     assert "started full seed 0" not in printed and "started base seed 0 (extend" in printed
     kept = json.loads(path.read_text())
     assert kept["hyperparameters"]["epochs"] == 4 and kept["best"] == stopped["best"]
+
+
+def test_state_counts_a_run_stopped_early_under_a_smaller_cap_as_finished(tmp_path):
+    """runs.state: stopped early at the same patience -> finished whatever larger cap is
+    asked; ran to its cap, or asked with another patience -> extend; a smaller cap refused."""
+    directory = tmp_path / "run"
+    directory.mkdir()
+    settings = {"lr": 0.01, "epochs": 2, "patience": 3}
+    results = {"hyperparameters": settings, "best": {"epoch": 1}}
+    (directory / "results.json").write_text(json.dumps(results))
+    assert state(str(directory), settings) == "finished"
+    assert state(str(directory), dict(settings, epochs=4)) == "extend"
+    (directory / "results.json").write_text(json.dumps(dict(results, stopped_early_at_epoch=1)))
+    assert state(str(directory), dict(settings, epochs=4)) == "finished"
+    assert state(str(directory), dict(settings, epochs=4, patience=5)) == "extend"
+    with pytest.raises(InputError, match="already ran 2 epochs, more than --epochs 1"):
+        state(str(directory), dict(settings, epochs=1))
+    with pytest.raises(InputError, match=r"other settings \(lr 0.01, now 0.1\)"):
+        state(str(directory), dict(settings, lr=0.1, epochs=4))

@@ -6,21 +6,19 @@ of MiniLM and EfficientNet, so every test is fast and offline. Tests on the real
 the offline mirror at ``<repo>/../shared/data/content-mirror`` (or $MCLN_DATA_MIRROR) and are
 skipped when it is absent.
 """
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 
 import numpy as np
 import pytest
 
 from tests.data_sources import content_mirror, missing_content_mirror
+from tests.local_server import serving
 from tests.test_prepare_data import assert_one_line_error
 from utility.common.errors import InputError
 from utility.data import content
@@ -292,24 +290,12 @@ def test_failed_build_leaves_no_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "Data").exists()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 def test_url_mirror_downloads_once_into_the_cache(tmp_path, monkeypatch):
     fixture_beauty_mirror(tmp_path / "mirror", monkeypatch)
-    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "mirror"))
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:%d/" % server.server_port
-    try:
+    with serving(tmp_path / "mirror") as url:
         lines = []
         out = content.prepare_content("beauty14", str(tmp_path / "Data"), url,
                                       log=lines.append, text_encoder=FakeText())
-    finally:
-        server.shutdown()
-        server.server_close()
     assert sum(line.startswith("fetching http://127.0.0.1") for line in lines) == 3
     source = content.BEAUTY_SOURCES["sequences"]
     cached = os.path.join(str(tmp_path / "cache" / "sources"), source.repo, source.commit,

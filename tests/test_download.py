@@ -1,14 +1,12 @@
 """utility/data/download.py on hand-made files: a checked copy from a folder or over HTTP
 (a local server), and the one-line errors of a missing file, a failed download and a
 changed file. Needs no mirror, so it always runs."""
-import functools
 import hashlib
-import http.server
 import os
-import threading
 
 import pytest
 
+from local_server import serving
 from utility.common.atomic import is_temporary
 from utility.common.errors import InputError
 from utility.data import download
@@ -22,24 +20,12 @@ def sha256(data):
 
 @pytest.fixture
 def served(tmp_path):
-    """A folder with one source file, served over HTTP on a free local port."""
+    """The base URL of a local server over a folder holding train.txt."""
     folder = tmp_path / "served"
     folder.mkdir()
     (folder / "train.txt").write_bytes(PAYLOAD)
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield folder, "http://127.0.0.1:%d/" % server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serving(folder) as url:
+        yield url
 
 
 def leftovers(folder):
@@ -94,7 +80,7 @@ def test_a_missing_file_or_mirror_folder_is_named(tmp_path):
 
 
 def test_fetch_over_http_checks_the_download_and_names_an_http_error(served, tmp_path):
-    _, url = served
+    url = served
     target = tmp_path / "train.txt"
     download.fetch(("url", url + "train.txt"), str(target), sha256(PAYLOAD), url)
     assert target.read_bytes() == PAYLOAD

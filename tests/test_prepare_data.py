@@ -4,19 +4,17 @@ The mirror (a byte copy of part of the public MEGCF repository) lives outside th
 repository (tests/data_sources.py: ``$MCLN_DATA_MIRROR``); tests that need it are skipped
 when it is absent. Outputs go to pytest's tmp_path only.
 """
-import functools
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
 import scipy.sparse
 
 from data_sources import megcf_mirror, missing_mirror
+from local_server import serving
 from utility.data import download, prepare as prepare_data
 from utility.common.errors import InputError
 
@@ -167,38 +165,17 @@ def test_corrupted_file_is_rejected(tmp_path):
 def test_download_over_http(tmp_path):
     """The urllib path, served offline by a local HTTP server over the mirror."""
     needs_mirror("taobao")
-    handler = functools.partial(_QuietHandler, directory=MIRROR)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = "http://127.0.0.1:%d/" % server.server_address[1]
-        out = tmp_path / "Taobao"
-        out.mkdir()
-        # Skip the feature build: only the fetch is under test here.
-        for feature_file in (prepare_data.IMAGE_FEATURES, prepare_data.TEXT_FEATURES):
-            (out / feature_file).write_text("0 0\n")
+    out = tmp_path / "Taobao"
+    out.mkdir()
+    with serving(MIRROR) as url:
         for file_name in prepare_data.RAW_FILES:
             source = prepare_data.source_of("taobao", file_name, url)
-            assert source[0] == "url"
+            assert source == ("url", url + "Data/taobao/" + file_name)
             download.fetch(source, str(out / file_name),
-                               prepare_data.SHA256["taobao"][file_name], url)
-        for file_name in prepare_data.RAW_FILES:
-            assert (prepare_data.sha256_of(str(out / file_name))
-                    == prepare_data.SHA256["taobao"][file_name])
-        with pytest.raises(InputError) as caught:
-            download.fetch(prepare_data.source_of("taobao", "missing.txt", url),
-                               str(out / "missing.txt"), "0" * 64, url)
-        assert "404" in str(caught.value)
-        assert not (out / "missing.txt").exists()
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+                           prepare_data.SHA256["taobao"][file_name], url)
+    for file_name in prepare_data.RAW_FILES:
+        assert (prepare_data.sha256_of(str(out / file_name))
+                == prepare_data.SHA256["taobao"][file_name])
 
 
 def run_cli(args, tmp_path, env_mirror=None):

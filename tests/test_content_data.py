@@ -1,4 +1,4 @@
-"""Tests of the real-content datasets (utility/data/content.py) and of ``python -m
+"""Tests of the real-content datasets (utility/data/content/) and of ``python -m
 utility.features`` (utility/data/features/command.py).
 
 Small fixtures are written here; stand-in encoders (deterministic, numpy only) take the place
@@ -20,8 +20,11 @@ import pytest
 from tests.data_sources import content_mirror, missing_content_mirror
 from tests.local_server import serving
 from tests.test_prepare_data import assert_one_line_error
+from utility.common.atomic import TEMPORARY_MARK
 from utility.common.errors import InputError
 from utility.data import content
+from utility.data.content import beauty14, ml100k, movie_titles
+from utility.data.content.folder import build_in_place, leave_one_out, sweep_stale_builds
 from utility.data.features import command
 from utility.data.features.image import ImageEncoder
 from utility.data.load import load_dataset
@@ -137,8 +140,8 @@ def beauty_files(folder):
 
 def test_beauty_title_join_uses_global_product_id(tmp_path):
     paths = beauty_files(tmp_path)
-    index = content.read_item_index(paths["item_ids"])
-    titles = content.beauty_titles(index, content.read_product_names(paths["titles"]),
+    index = beauty14.read_item_index(paths["item_ids"])
+    titles = beauty14.beauty_titles(index, beauty14.read_product_names(paths["titles"]),
                                    paths["titles"])
     assert index["B001FB5IIC"] == 0 and titles[0] == EUCERIN
     assert titles[2] == "Versace Bright Crystal, 3 Ounce"  # CSV row 0, product id 2
@@ -148,9 +151,9 @@ def test_beauty_title_join_uses_global_product_id(tmp_path):
 
 @needs_mirror
 def test_beauty_title_join_on_the_real_files():
-    index = content.read_item_index(mirrored(content.BEAUTY_SOURCES["item_ids"]))
-    names_path = mirrored(content.BEAUTY_SOURCES["titles"])
-    titles = content.beauty_titles(index, content.read_product_names(names_path), names_path)
+    index = beauty14.read_item_index(mirrored(beauty14.BEAUTY_SOURCES["item_ids"]))
+    names_path = mirrored(beauty14.BEAUTY_SOURCES["titles"])
+    titles = beauty14.beauty_titles(index, beauty14.read_product_names(names_path), names_path)
     assert len(titles) == 12101 and index["B001FB5IIC"] == 0
     assert titles[index["B001FB5IIC"]] == EUCERIN
     assert sum(1 for title in titles if not title) == 7
@@ -166,21 +169,21 @@ def test_beauty_title_join_on_the_real_files():
 def test_bad_title_csv_is_one_located_error(tmp_path, csv_text, message):
     path = write(tmp_path / "products_lookup.csv", csv_text)
     with pytest.raises(InputError) as error:
-        content.read_product_names(path)
+        beauty14.read_product_names(path)
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def test_bad_item_index(tmp_path):
     path = write(tmp_path / "ids.json", json.dumps({"A": 0, "B": 0}))
     with pytest.raises(InputError, match="ids.json: the ids are not exactly 0..1"):
-        content.read_item_index(path)
+        beauty14.read_item_index(path)
     path = write(tmp_path / "ids2.json", "{not json")
     with pytest.raises(InputError, match="ids2.json: not a valid JSON file"):
-        content.read_item_index(path)
+        beauty14.read_item_index(path)
 
 
 def test_leave_one_out_by_position():
-    train, validation, test = content.leave_one_out([[5, 6, 7, 8], [1, 2], [9], [3, 4, 3]])
+    train, validation, test = leave_one_out([[5, 6, 7, 8], [1, 2], [9], [3, 4, 3]])
     # The validation item stays in train (as in the release's splits; --valid removes it).
     assert train == [[5, 6, 7], [1], [9], [3, 4]]
     assert validation == [(0, 7), (3, 4)]
@@ -189,7 +192,7 @@ def test_leave_one_out_by_position():
 
 def test_time_order_breaks_ties_by_item_id():
     ratings = [(7, 30, 5.0), (7, 10, 5.0), (7, 20, 1.0), (2, 99, 3.0), (2, 50, 4.0)]
-    users, items, sequences = content.time_ordered(ratings)
+    users, items, sequences = ml100k.time_ordered(ratings)
     assert users == [2, 7] and items == [10, 20, 30, 50, 99]
     assert sequences == [[99, 50], [20, 10, 30]]
 
@@ -207,9 +210,9 @@ def github_mirror(folder, files):
 def fixture_beauty_mirror(folder, monkeypatch):
     data = {"sequences": BEAUTY_SEQUENCES.encode(), "item_ids": json.dumps(BEAUTY_JSON).encode(),
             "titles": BEAUTY_CSV.encode()}
-    pinned = github_mirror(folder, {key: (content.BEAUTY_SOURCES[key], data[key])
+    pinned = github_mirror(folder, {key: (beauty14.BEAUTY_SOURCES[key], data[key])
                                     for key in data})
-    monkeypatch.setattr(content, "BEAUTY_SOURCES", pinned)
+    monkeypatch.setattr(beauty14, "BEAUTY_SOURCES", pinned)
 
 
 def test_beauty14_build_from_a_fixture_mirror(tmp_path, monkeypatch):
@@ -258,12 +261,12 @@ def run_prepare_cli(args, tmp_path):
 def test_changed_source_is_one_line_and_leaves_no_folder(tmp_path):
     """The real pinned hashes against a mirror whose interactions file differs."""
     mirror = tmp_path / "mirror"
-    for key, source in content.BEAUTY_SOURCES.items():
+    for key, source in beauty14.BEAUTY_SOURCES.items():
         write(os.path.join(str(mirror), source.repo, source.commit, *source.path.split("/")),
               b"changed\n")
     result = run_prepare_cli(["beauty14", "--mirror", str(mirror)], tmp_path)
     assert_one_line_error(result, "SHA-256 mismatch", "user_sequence.txt",
-                          content.BEAUTY_SOURCES["sequences"].sha256)
+                          beauty14.BEAUTY_SOURCES["sequences"].sha256)
     assert not (tmp_path / "Data").exists()
 
 
@@ -297,7 +300,7 @@ def test_url_mirror_downloads_once_into_the_cache(tmp_path, monkeypatch):
         out = content.prepare_content("beauty14", str(tmp_path / "Data"), url,
                                       log=lines.append, text_encoder=FakeText())
     assert sum(line.startswith("fetching http://127.0.0.1") for line in lines) == 3
-    source = content.BEAUTY_SOURCES["sequences"]
+    source = beauty14.BEAUTY_SOURCES["sequences"]
     cached = os.path.join(str(tmp_path / "cache" / "sources"), source.repo, source.commit,
                           *source.path.split("/"))
     assert open(cached).read() == BEAUTY_SEQUENCES
@@ -311,10 +314,10 @@ def test_url_mirror_downloads_once_into_the_cache(tmp_path, monkeypatch):
 
 
 def test_a_killed_build_is_swept(tmp_path):
-    stale = tmp_path / ("beauty14%s999999999-abcd1234" % content.TEMPORARY_MARK)
+    stale = tmp_path / ("beauty14%s999999999-abcd1234" % TEMPORARY_MARK)
     stale.mkdir()
     write(stale / "train.txt", "0 1\n")
-    content.sweep_stale_builds(str(tmp_path / "beauty14"))
+    sweep_stale_builds(str(tmp_path / "beauty14"))
     assert not stale.exists()
 
 
@@ -347,8 +350,8 @@ def test_poster_matcher_hand_cases(tmp_path, title, year, expected_title, rule):
     lines = ["1::%s::Drama" % expected_title, "2::Toy Story (1996)::Comedy",
              "3::Godfather: Part II, The (1974)::Drama", "4::Star Wars (1978)::Sci-Fi"]
     path = write(tmp_path / "movies.dat", ("\n".join(lines) + "\n").encode("iso-8859-1"))
-    matches, unmatched = content.match_movies({7: (title, year, [])},
-                                              content.read_ml1m_movies(path))
+    matches, unmatched = movie_titles.match_movies({7: (title, year, [])},
+                                              movie_titles.read_ml1m_movies(path))
     assert matches == {7: (1, rule)} and unmatched == {}
 
 
@@ -358,7 +361,7 @@ def test_poster_matcher_refuses_guesses(tmp_path):
     path = write(tmp_path / "movies.dat", "\n".join(lines) + "\n")
     movies = {1: ("Drunks", "1995", []), 2: ("Twins", "1988", []), 3: ("unkonwn", "", []),
               4: ("Children of the Corn: The Gathering", "1996", [])}
-    matches, unmatched = content.match_movies(movies, content.read_ml1m_movies(path))
+    matches, unmatched = movie_titles.match_movies(movies, movie_titles.read_ml1m_movies(path))
     assert matches == {2: (2, "exact")}  # the exact title wins before "The Twins" competes
     assert unmatched[1] == "no MovieLens-1M title matches"  # two years apart
     assert unmatched[3] == "no title or year"
@@ -369,9 +372,9 @@ def test_poster_matcher_ambiguity_is_unmatched(tmp_path):
     path = write(tmp_path / "movies.dat", "1::Twins, The (1988)::Drama\n"
                                           "2::The Twins (1988)::Comedy\n"
                                           "3::Twins, The (1989)::Comedy\n")
-    matches, unmatched = content.match_movies({5: ("THE TWINS!", "1988", []),
+    matches, unmatched = movie_titles.match_movies({5: ("THE TWINS!", "1988", []),
                                                6: ("The Twins", "1989", [])},
-                                              content.read_ml1m_movies(path))
+                                              movie_titles.read_ml1m_movies(path))
     assert unmatched[5] == "ambiguous (normalised): 1M movies 1, 2"
     assert matches == {6: (3, "normalised")}
 
@@ -379,31 +382,31 @@ def test_poster_matcher_ambiguity_is_unmatched(tmp_path):
 def test_bad_movies_line_is_located(tmp_path):
     path = write(tmp_path / "movies.dat", "1::Toy Story (1995)::Comedy\n2::No year::Drama\n")
     with pytest.raises(InputError, match=r"movies.dat:2: expected 'movieId::Title \(Year\)"):
-        content.read_ml1m_movies(path)
+        movie_titles.read_ml1m_movies(path)
 
 
 @needs_mirror
 def test_poster_match_rate_and_manifest_on_the_real_files():
     wheel = os.path.join(MIRROR, "packages", "recbole-1.2.1-py3-none-any.whl")
-    ratings, movies = content.read_ml100k(wheel)
+    ratings, movies = ml100k.read_ml100k(wheel)
     assert len(ratings) == 100000 and len(movies) == 1682
-    matches, unmatched = content.match_movies(
-        movies, content.read_ml1m_movies(mirrored(content.ML1M_MOVIES)))
+    matches, unmatched = movie_titles.match_movies(
+        movies, movie_titles.read_ml1m_movies(mirrored(ml100k.ML1M_MOVIES)))
     assert len(matches) >= 1640 and len(matches) + len(unmatched) == 1682
     assert matches[50] == (260, "title segment")  # Star Wars (1977)
     # The committed manifest is exactly what the matcher and the mirror give today.
-    folder = os.path.dirname(mirrored(content.poster_file(1, "")))
-    expected = content.poster_manifest([movie for movie, _ in matches.values()], folder)
-    with open(content.POSTER_MANIFEST) as handle:
+    folder = os.path.dirname(mirrored(ml100k.poster_file(1, "")))
+    expected = ml100k.poster_manifest([movie for movie, _ in matches.values()], folder)
+    with open(ml100k.POSTER_MANIFEST) as handle:
         assert handle.read() == expected
 
 
 def fake_recbole_wheel(path, inter_rows, item_rows):
     with zipfile.ZipFile(str(path), "w") as archive:
-        archive.writestr(content.ML100K_MEMBERS["inter"],
+        archive.writestr(ml100k.ML100K_MEMBERS["inter"],
                          "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
                          + "".join("%d\t%d\t%d\t%d\n" % row for row in inter_rows))
-        archive.writestr(content.ML100K_MEMBERS["item"],
+        archive.writestr(ml100k.ML100K_MEMBERS["item"],
                          "item_id:token\tmovie_title:token_seq\trelease_year:token\t"
                          "class:token_seq\n" + "".join("%d\t%s\t%s\t%s\n" % row
                                                        for row in item_rows))
@@ -427,7 +430,7 @@ def test_ml100k_build_from_fixtures(tmp_path):
                20: picture(tmp_path / "posters" / "20.jpg", (0, 0, 250), kind="JPEG")}
     text = FakeText()
     out = str(tmp_path / "ml100k")
-    stats = content.build_in_place(out, lambda work: content.build_ml100k(
+    stats = build_in_place(out, lambda work: ml100k.build_ml100k(
         work, wheel, movies, posters, text, fake_image_encoder(), quiet))
     # Users by id; each user's items by timestamp, ties by item id (user 1: 1, 3, 2, 4).
     assert open(os.path.join(out, "train.txt")).read() == "0 0 2 1\n1 1 0\n2 3 0\n"

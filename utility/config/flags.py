@@ -151,7 +151,7 @@ PRESETS = {
                  lr=0.005),
 }
 PRESETS["beauty"] = PRESETS["amazon"]
-# Datasets with real titles and posters (utility/data/content.py,
+# Datasets with real titles and posters (utility/data/content/,
 # docs/datasets-real-content.md). The sampler draws DISTINCT users per batch, so ml100k's 943
 # users cannot fill the release's 2,048: 512 takes about half of them per step (194 steps an
 # epoch). beauty14 (22,363 users) keeps 2,048 and Amazon's model settings (same category);

@@ -1,7 +1,7 @@
 """Fetching pinned source files: from their public address, a mirror URL or a local mirror
 folder, each checked against its SHA-256 before it is written (atomically) into place.
 Shared by the entity-bag datasets (utility/data/prepare.py) and the real-content ones
-(utility/data/content.py)."""
+(utility/data/content/)."""
 import hashlib
 import http.client
 import os

@@ -52,7 +52,7 @@ PUBLIC_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
                   "art": "Art", "taobao": "taobao"}
 OUTPUT_FOLDERS = {"amazon": "amazon-beauty", "beauty": "amazon-beauty",
                   "art": "Art", "taobao": "Taobao"}
-CONTENT_DATASETS = ("beauty14", "ml100k")  # built by utility/data/content.py
+CONTENT_DATASETS = ("beauty14", "ml100k")  # built by utility/data/content/
 
 SPLIT_FILES = ("train.txt", "validation.txt", "test.txt")
 ENTITY_FILES = ("i2e_visual.txt", "i2e_title.txt")

@@ -24,8 +24,8 @@ from experiments.local import run_local
 from experiments.machine import describe_features
 from experiments.main_flags import main_arguments
 from experiments.progress import Progress
-from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_trainer, plan_runs,
-                              reuse_finished_twins)
+from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_trainer, plan_lines,
+                              plan_runs, reuse_finished_twins)
 from experiments.summary import duration, write_summary
 from utility.common.errors import (INTERRUPTED_STATUS, InputError, exit_on_input_error,
                                    stop_on_sigterm)
@@ -68,6 +68,9 @@ def build_parser():
         help="with --backend ray: the cluster to join (default: start a local instance)")
     add("--asha", action="store_true",
         help="with --backend ray: stop weak trials early (ASHA on the selection metric)")
+    add("--plan", action="store_true",
+        help="list what the call would do with each run (finished, copied, new, resumed, "
+             "extended) and exit: nothing is trained or written, no data prepared")
     return parser
 
 
@@ -145,7 +148,8 @@ def execute(options, forwarded, argv, trainer=None):
     if options.grid and options.name != "grid":
         raise InputError("--grid is for the grid experiment, not %s" % options.name)
     axes = grid.parse_axes(options.grid) if options.name == "grid" else ()
-    ensure_data(options.dataset, options.data_path)
+    if not options.plan:
+        ensure_data(options.dataset, options.data_path)
     base_argv = ["--dataset", options.dataset, "--data_path", options.data_path] + (
         ["--epochs", str(options.epochs)] if options.epochs is not None else []) + forwarded
     base = main_arguments(base_argv)
@@ -159,15 +163,21 @@ def execute(options, forwarded, argv, trainer=None):
         folder = "grid-" + base.model  # one folder per model, so grids do not mix
     for dataset in sorted(set(dict(c.flags)["--dataset"] for c in configs
                               if "--dataset" in dict(c.flags))):
-        ensure_data(dataset, options.data_path)  # a sweep over datasets (spurious)
+        if not options.plan:
+            ensure_data(dataset, options.data_path)  # a sweep over datasets (spurious)
     out_dir = os.path.join(options.out, folder, options.dataset)
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     trainer = trainer or main_trainer()
+    if options.plan:
+        trainer = trainer._replace(candidates=None)  # the shared negatives are written
     runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
                      threads, trainer)
-    reused = []
-    if not options.no_reuse:
-        runs, reused = reuse_finished_twins(runs, options.out, options.dataset)
+    if options.plan:
+        for line in plan_lines(runs, options.out, options.dataset, not options.no_reuse):
+            print("[%s/%s] %s" % (folder, options.dataset, line))
+        return 0
+    runs, reused = reuse_finished_twins(runs, options.out, options.dataset,
+                                        copy=not options.no_reuse)
     todo = [r for r in runs if r.state != "finished"]
     progress = Progress("%s/%s" % (folder, options.dataset), len(todo),
                         options.workers, runs=todo)

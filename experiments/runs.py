@@ -179,15 +179,37 @@ def keep_stopped_run(run):
     return "kept %s seed %d as finished%s" % (run.config.name, run.seed, why) if why else None
 
 
-def reuse_finished_twins(runs, out_root, dataset):
-    """(``runs`` with each new run that has a finished twin copied from it, and each run
-    that stopped early under a smaller cap (keep_stopped_run), finished; a line for each)."""
+def reuse_finished_twins(runs, out_root, dataset, copy=True):
+    """(``runs`` with each run that stopped early under a smaller cap recorded with the cap
+    asked for (keep_stopped_run) and, with ``copy``, each new run that has a finished twin
+    copied from it and finished; a line for each)."""
     planned, lines = [], []
     for run in runs:
-        line = keep_stopped_run(run) or copy_finished_twin(run, out_root, dataset)
+        line = keep_stopped_run(run) or (
+            copy_finished_twin(run, out_root, dataset) if copy else None)
         if line is None:
             planned.append(run)
             continue
         lines.append(line)
         planned.append(run._replace(state="finished"))
     return planned, lines
+
+
+def plan_lines(runs, out_root, dataset, reuse=True):
+    """What a call would do with ``runs``, one line per run and a count, touching nothing:
+    finished, copied from a finished twin (``reuse``), or trained (new, resumed from its
+    checkpoint, or extended to a larger --epochs)."""
+    lines, counts = [], collections.Counter()
+    for run in runs:
+        twin = finished_twin(out_root, dataset, run) if reuse and run.state == "new" else None
+        what = "copy from %s" % os.path.relpath(twin, out_root) if twin else run.state
+        counts["copy" if twin else run.state] += 1
+        lines.append("%s seed %d: %s" % (run.config.name, run.seed, what))
+    trained = [state for state in ("new", "resume", "extend") if counts[state]]
+    lines.append("%d runs: %d finished, %d to copy, %d to train%s; nothing was trained, copied "
+                 "or written" % (len(runs), counts["finished"], counts["copy"],
+                                 sum(counts[state] for state in trained),
+                                 " (%s)" % ", ".join("%d %s" % (counts[state], state)
+                                                     for state in trained) if trained else ""))
+    return lines
+

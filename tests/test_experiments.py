@@ -656,6 +656,10 @@ def test_a_run_that_stopped_early_under_a_smaller_cap_is_kept_not_extended(tmp_p
     assert "started full seed 0" not in printed and "started base seed 0 (extend" in printed
     kept = json.loads(path.read_text())
     assert kept["hyperparameters"]["epochs"] == 4 and kept["best"] == stopped["best"]
+    # --no_reuse (no copies from other experiments) keeps it the same way.
+    assert run_main(table3[:-1] + ["6", "--no_reuse"], trainer) == 0
+    assert "kept full seed 0 as finished (stopped early at epoch 1 of its 4; --epochs 6 " \
+           "stops there too)" in capsys.readouterr().out
 
 
 def test_state_counts_a_run_stopped_early_under_a_smaller_cap_as_finished(tmp_path):
@@ -675,3 +679,33 @@ def test_state_counts_a_run_stopped_early_under_a_smaller_cap_as_finished(tmp_pa
         state(str(directory), dict(settings, epochs=1))
     with pytest.raises(InputError, match=r"other settings \(lr 0.01, now 0.1\)"):
         state(str(directory), dict(settings, lr=0.1, epochs=4))
+
+
+def test_plan_lists_what_a_call_would_do_and_touches_nothing(tmp_path, capsys):
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    table3 = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                         "image", "--configs", "base,full")
+    assert run_main(table3 + ["--plan"], trainer) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "[table3/tiny] base seed 0: new", "[table3/tiny] full seed 0: new",
+        "[table3/tiny] 2 runs: 0 finished, 0 to copy, 2 to train (2 new); nothing was "
+        "trained, copied or written"]
+    assert not (tmp_path / "out").exists()
+
+    assert run_main(table3, trainer) == 0
+    (tmp_path / "out" / "table3" / "tiny" / "base" / "seed-1" / "checkpoints").mkdir(
+        parents=True)
+    capsys.readouterr()
+    assert run_main(table3 + ["--seeds", "0,1", "--plan"], trainer) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == [
+        "[table3/tiny] base seed 1: resume", "[table3/tiny] full seed 1: new",
+        "[table3/tiny] 4 runs: 2 finished, 0 to copy, 2 to train (1 new, 1 resume); nothing "
+        "was trained, copied or written"]
+    table4 = ["table4"] + table3[1:-2]
+    assert run_main(table4 + ["--plan"], trainer) == 0
+    printed = capsys.readouterr().out
+    assert "[table4/tiny] full seed 0: copy from %s\n" % os.path.join(
+        "table3", "tiny", "full", "seed-0") in printed
+    assert "0 finished, 1 to copy, 2 to train (2 new)" in printed
+    assert not (tmp_path / "out" / "table4").exists()

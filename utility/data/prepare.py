@@ -4,10 +4,12 @@ Usage::
 
     python -m utility.prepare_data NAME [--mirror DIR_OR_URL] [--data_path Data/] [--with_titles]
     python -m utility.prepare_data mmrec --source DIR --name NAME [--data_path Data/]
+    python -m utility.prepare_data own --interactions FILE --name NAME [--titles FILE] [--images DIR]
 
 NAME is ``amazon`` (or ``beauty``), ``art`` or ``taobao``; ``mmrec`` converts a local folder
-in MMRec's layout instead (:mod:`utility.data.mmrec`), and ``beauty14`` and ``ml100k`` build
-the datasets with real titles and posters of :mod:`utility.data.content`. For the first
+in MMRec's layout instead (:mod:`utility.data.mmrec`), ``own`` your own interactions, titles
+and pictures (:mod:`utility.data.content.own`), and ``beauty14`` and ``ml100k`` build the
+datasets with real titles and posters of :mod:`utility.data.content`. For the first
 three, the splits and the per-item entity lists come from the public MEGCF repository at a
 pinned commit; every file is checked against its SHA-256 before it is used. ``train.txt``,
 ``validation.txt`` and ``test.txt`` are kept verbatim (they are already in the format the
@@ -394,6 +396,9 @@ def main(argv=None):
     if argv[:1] == ["mmrec"]:
         from utility.data import mmrec  # converts a local folder: none of the fetching below
         return mmrec.main(argv[1:])
+    if argv[:1] == ["own"]:
+        from utility.data.content import own  # your own files: nothing to fetch either
+        return own.main(argv[1:])
     parser = _Parser(
         prog="python -m utility.prepare_data",
         description="Fetch a public MCLN dataset split, verify it and build entity-bag "
@@ -401,9 +406,11 @@ def main(argv=None):
     parser.add_argument("name", metavar="NAME",
                         help="dataset: amazon (= beauty), art or taobao (entity-bag "
                              "features), beauty14 or ml100k (real titles and posters, "
-                             "docs/datasets-real-content.md); or 'mmrec "
+                             "docs/datasets-real-content.md); 'mmrec "
                              "--source DIR --name NAME' to convert a folder in MMRec's "
-                             "layout (see utility/data/mmrec.py)")
+                             "layout (see utility/data/mmrec.py); or 'own --interactions "
+                             "FILE --name NAME --titles FILE --images DIR' for your own "
+                             "interactions, titles and pictures (utility/data/content/own.py)")
     parser.add_argument("--mirror", default=None, metavar="DIR_OR_URL",
                         help="local copy laid out as DIR/Data/<name>/<file> (beauty14, "
                              "ml100k: as %s), or a base URL (default: $%s, else the "

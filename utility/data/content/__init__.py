@@ -35,10 +35,9 @@ import collections
 import os
 import time
 
-from utility.common.atomic import write_json_atomically
 from utility.common.errors import InputError
 from utility.data.content import beauty14, ml100k
-from utility.data.content.folder import STATISTICS_FILE, build_in_place, statistics_lines
+from utility.data.content.folder import STATISTICS_FILE, build_dataset
 from utility.data.download import MIRROR_ENV, is_url
 
 IMAGE_MODEL = "efficientnet_lite0"
@@ -64,8 +63,9 @@ DATASETS = {
 class Encoders(object):
     """The encoders a build uses, loaded on first use (after every source has verified)."""
 
-    def __init__(self, mirror, log, text_encoder=None, image_encoder=None):
-        self.mirror, self.log = mirror, log
+    def __init__(self, mirror, log, text_encoder=None, image_encoder=None,
+                 image_model=IMAGE_MODEL):
+        self.mirror, self.log, self.image_model = mirror, log, image_model
         self._text, self._image = text_encoder, image_encoder
 
     def text(self):
@@ -77,7 +77,7 @@ class Encoders(object):
     def image(self):
         if self._image is None:
             from utility.data.features.command import load_image_encoder
-            self._image = load_image_encoder(IMAGE_MODEL, self.mirror, self.log)
+            self._image = load_image_encoder(self.image_model, self.mirror, self.log)
         return self._image
 
 
@@ -110,15 +110,7 @@ def prepare_content(name, data_path="Data", mirror=None, log=print, text_encoder
     log("all %s sources verified (SHA-256) in %.1f s" % (name, time.time() - started))
     encoders = Encoders(mirror, log, text_encoder, image_encoder)
 
-    def build(work):
-        stats = dataset.build(work, paths, encoders, log)
-        stats["build_seconds"] = round(time.time() - started, 1)
-        write_json_atomically(os.path.join(work, STATISTICS_FILE), stats)
-        return stats
-
-    stats = build_in_place(out, build)
-    for line in statistics_lines(stats):
-        log(line)
+    build_dataset(out, lambda work: dataset.build(work, paths, encoders, log), started, log)
     log("wrote %s in %.1f s (statistics in %s)"
         % (out, time.time() - started, os.path.join(out, STATISTICS_FILE)))
     return out

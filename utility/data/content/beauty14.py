@@ -6,6 +6,7 @@ import json
 import os
 
 from utility.common.errors import InputError, located
+from utility.common.text_files import utf8_lines
 from utility.data.content.folder import (coverage, interaction_counts, leave_one_out,
                                          statistics, write_splits, write_table,
                                          write_text_features)
@@ -28,20 +29,10 @@ BEAUTY_SOURCES = {
 }
 
 
-def decoded_lines(path):
-    """(line number, text) of each line of a UTF-8 file; a bad byte is a located error."""
-    with open(path, "rb") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            try:
-                yield line_no, raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise located(path, line_no, "not UTF-8 (%s)" % error.reason)
-
-
 def read_sequences(path):
     """``<user> <item> <item> ...`` lines -> ``(user names, item-name lists)`` in file order."""
     users, sequences, first_line = [], [], {}
-    for line_no, line in decoded_lines(path):
+    for line_no, line in utf8_lines(path):
         fields = line.split()
         if not fields:
             continue

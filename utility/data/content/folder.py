@@ -5,11 +5,12 @@ import collections
 import os
 import re
 import shutil
+import time
 
 import numpy as np
 
 from utility.common.atomic import (TEMPORARY_MARK, missing_folders, remove_empty,
-                                   temporary_path, write_atomically)
+                                   temporary_path, write_atomically, write_json_atomically)
 from utility.common.errors import InputError
 
 STATISTICS_FILE = "statistics.json"  # written last: its presence marks a complete folder
@@ -159,6 +160,21 @@ def build_in_place(out, build):
         remove_empty(created[1:])  # the parents made for it, e.g. Data/
         raise
     return result
+
+
+def build_dataset(out, build, started, log):
+    """:func:`build_in_place` for ``build(work)`` returning the dataset's statistics, which
+    are written last (with the seconds since ``started``) and logged; returns them."""
+    def build_and_record(work):
+        stats = build(work)
+        stats["build_seconds"] = round(time.time() - started, 1)
+        write_json_atomically(os.path.join(work, STATISTICS_FILE), stats)
+        return stats
+
+    stats = build_in_place(out, build_and_record)
+    for line in statistics_lines(stats):
+        log(line)
+    return stats
 
 
 def write_text_features(work, text_encoder, texts, n_items, log):

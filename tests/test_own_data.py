@@ -60,9 +60,10 @@ class StandIns(object):
 
 
 def write(path, text):
+    """``text`` (str as UTF-8, or bytes as they are) into ``path``; returns the path."""
     os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(str(path), "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with open(str(path), "wb") as handle:
+        handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     return str(path)
 
 
@@ -149,6 +150,9 @@ def test_without_a_time_column_file_order_is_time_order_and_ids_sort_as_text(tmp
      "inter.tsv:2: expected 3 tab-separated fields as in the header, got 2"),
     ("user_id,item_id\n1,\n", None, "inter.tsv:2: empty user or item id"),
     ("user_id\titem_id\n", None, "inter.tsv: no interactions after the header"),
+    ("", None, "inter.tsv:1: expected a header line naming the columns (user_id, item_id, "
+               "timestamp)"),
+    (b"user_id\titem_id\n1\t\xe9\n", None, "inter.tsv:2: not UTF-8"),
 ])
 def test_bad_interactions_are_one_located_error_and_leave_nothing(tmp_path, interactions,
                                                                    columns, message):

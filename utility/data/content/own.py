@@ -46,6 +46,8 @@ from utility.data.features.text import clean_title
 
 PICTURE_NAME = re.compile(r"^(.+)\.(jpe?g|png)$", re.IGNORECASE)
 SHOWN = 5  # ids or names quoted in a report line
+COLUMN_FLAGS = ("--user_column", "--item_column", "--time_column")
+SEPARATOR_NAMES = {"\t": "tab", ",": "comma"}
 
 
 def _shown(names):
@@ -65,49 +67,41 @@ def _column(header, name):
 
 def read_interactions(path, user_column, item_column, time_column, time_required):
     """Rows ``(user id, item id, time or None)`` (strings, a float) in file order."""
-    try:
-        handle = open(path, encoding="utf-8", newline="")
-    except OSError as error:
-        raise InputError("%s: cannot open (%s)" % (path, error.strerror or error))
+    lines = utf8_lines(path)
+    _, header_line = next(lines, (1, ""))
+    if not header_line.strip():
+        raise located(path, 1, "expected a header line naming the columns (%s, %s, %s)"
+                      % (user_column, item_column, time_column))
+    separator = "\t" if "\t" in header_line else ","
+    header = [field.strip() for field in header_line.split(separator)]
+    names = (user_column, item_column, time_column)
+    user_at, item_at, time_at = positions = [_column(header, name) for name in names]
+    for name, flag, position in zip(names, COLUMN_FLAGS, positions):
+        if position is None and (flag != "--time_column" or time_required):
+            raise located(path, 1, "no column %r in the header (%s); name the column with %s"
+                          % (name, ", ".join(header), flag))
     rows = []
-    with handle:
-        try:
-            header_line = handle.readline().rstrip("\r\n")
-            separator = "\t" if "\t" in header_line else ","
-            header = [field.strip() for field in header_line.split(separator)]
-            positions = [_column(header, name)
-                         for name in (user_column, item_column, time_column)]
-            for name, flag, position in zip((user_column, item_column, time_column),
-                                            ("--user_column", "--item_column",
-                                             "--time_column"), positions):
-                if position is None and (flag != "--time_column" or time_required):
-                    raise located(path, 1, "no column %r in the header (%s); name the "
-                                           "column with %s" % (name, ", ".join(header), flag))
-            for line_no, line in enumerate(handle, 2):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                fields = line.split(separator)
-                if len(fields) != len(header):
-                    raise located(path, line_no, "expected %d %s-separated fields as in the "
-                                                 "header, got %d" % (
-                                                     len(header), "tab" if separator == "\t"
-                                                     else "comma", len(fields)))
-                user, item = fields[positions[0]].strip(), fields[positions[1]].strip()
-                if not user or not item:
-                    raise located(path, line_no, "empty user or item id")
-                stamp = None
-                if positions[2] is not None:
-                    try:
-                        stamp = float(fields[positions[2]])
-                    except ValueError:
-                        raise located(path, line_no, "%s must be a number, got %r"
-                                      % (time_column, fields[positions[2]].strip()))
-                    if not np.isfinite(stamp):
-                        raise located(path, line_no, "%s must be finite" % time_column)
-                rows.append((user, item, stamp))
-        except UnicodeDecodeError as error:
-            raise InputError("%s: not UTF-8 (%s)" % (path, error.reason))
+    for line_no, line in lines:
+        if not line.strip():
+            continue
+        fields = line.split(separator)
+        if len(fields) != len(header):
+            raise located(path, line_no, "expected %d %s-separated fields as in the header, "
+                                         "got %d" % (len(header), SEPARATOR_NAMES[separator],
+                                                     len(fields)))
+        user, item = fields[user_at].strip(), fields[item_at].strip()
+        if not user or not item:
+            raise located(path, line_no, "empty user or item id")
+        stamp = None
+        if time_at is not None:
+            try:
+                stamp = float(fields[time_at])
+            except ValueError:
+                raise located(path, line_no, "%s must be a number, got %r"
+                              % (time_column, fields[time_at].strip()))
+            if not np.isfinite(stamp):
+                raise located(path, line_no, "%s must be finite" % time_column)
+        rows.append((user, item, stamp))
     if not rows:
         raise InputError("%s: no interactions after the header" % path)
     return rows

@@ -6,8 +6,10 @@
 Every combination of the --grid values is one configuration (``decay-1e-2_lr-1e-3``), run
 like a table's rows (resumable, shared negatives, finished twins copied) into
 ``<out>/grid-<model>/<dataset>/``. The report ranks the cells by the validation metric that
-chose each run's epoch (--select_metric), averaged over the seeds, and names the chosen one;
-test figures stand beside it but choose nothing. When the chosen cell has no finished
+chose each run's epoch (--select_metric), averaged over the seeds, and names the chosen one:
+the best of the cells run on the most seeds (the top cells of a one-seed grid, compared over
+more seeds, are decided by that comparison), with any cell on fewer seeds that leads it on
+the seeds both ran named; test figures stand beside it but choose nothing. When the chosen cell has no finished
 neighbour beyond it along a flag (its value the largest or smallest tried there, the other
 flags held), the report says so: the best setting may lie outside the grid.
 """
@@ -24,9 +26,10 @@ VALUE_CHARACTERS = frozenset(string.ascii_letters + string.digits + ".+-")
 TITLE = "Validation grid: settings chosen on validation"
 
 # One finished cell: validation and test are (mean, sd) over seeds on ``metric``, the one
-# that chose each run's epoch; selected_epoch and epochs_run are means.
+# that chose each run's epoch; selected_epoch and epochs_run are means; by_seed: {seed:
+# validation figure}.
 Cell = collections.namedtuple("Cell", "config seeds metric validation test selected_epoch "
-                                      "epochs_run")
+                                      "epochs_run by_seed", defaults=(None,))
 
 
 def parse_axes(texts):
@@ -71,7 +74,39 @@ def finished_cell(config, pairs):
     return Cell(config, len(runs), metric, mean_std([r["valid"][metric] for r in runs]),
                 mean_std([r["test_at_best"][metric] for r in runs]),
                 mean_std([r["test_at_best"]["epoch"] for r in runs])[0],
-                mean_std([r["epochs_run"] for r in runs])[0])
+                mean_std([r["epochs_run"] for r in runs])[0],
+                {seed: results["valid"][metric] for seed, results in pairs})
+
+
+def choose(cells):
+    """(chosen, challengers) among ``cells`` ranked best first: the best of the cells run on
+    the most seeds (when the top cells of a one-seed grid are compared over more seeds, that
+    comparison decides, not one seed's lead), and the cells run on fewer seeds that lead the
+    chosen one on the seeds both ran (to be run on the same seeds before choosing)."""
+    most = max(cell.seeds for cell in cells)
+    chosen = next(cell for cell in cells if cell.seeds == most)
+    challengers = []
+    for cell in cells:
+        shared = sorted(set(cell.by_seed or ()) & set(chosen.by_seed or ()))
+        if cell.seeds < most and shared and (
+                sum(cell.by_seed[seed] for seed in shared)
+                > sum(chosen.by_seed[seed] for seed in shared)):
+            challengers.append(cell)
+    return chosen, challengers
+
+
+def choice_text(chosen, challengers, cells):
+    """The sentences after "Chosen: ..." on how it was chosen, or "" (equal seeds)."""
+    if all(cell.seeds == chosen.seeds for cell in cells):
+        return ""
+    text = " Chosen among the cells run on %d seeds; a cell on fewer seeds ranks by those " \
+        "alone." % chosen.seeds
+    if challengers:
+        text += " %s %s on the seeds both ran: run %s on %d seeds before choosing." % (
+            " and ".join(cell.config.label for cell in challengers),
+            "leads it" if len(challengers) == 1 else "lead it",
+            "it" if len(challengers) == 1 else "them", chosen.seeds)
+    return text
 
 
 def _number(value):
@@ -129,12 +164,12 @@ def write_report(out_dir, configs, data_path):
     if not cells:
         return "no cell of the grid has finished: nothing to choose"
     cells.sort(key=lambda cell: -cell.validation[0])
-    chosen = cells[0]
+    chosen, challengers = choose(cells)
     label = metric_label(chosen.metric)
     lines = ["", "## Chosen on validation", "",
              "Cells ranked by validation %s at the epoch each run chose on it (mean ± sd over "
              "seeds); the test column is shown, not used. Not finished: %s." % (
-                 label, ", ".join(unfinished) or "none"), "",
+                 label, "; ".join(unfinished) or "none"), "",
              "| cell | seeds | validation %s | test %s | epochs run (selected) |" % (
                  label, label), "| --- | --- | --- | --- | --- |"]
     for cell in cells:
@@ -143,11 +178,14 @@ def write_report(out_dir, configs, data_path):
             name, cell.seeds, mean_sd_text(cell.validation), mean_sd_text(cell.test),
             cell.epochs_run, cell.selected_epoch))
     edges = grid_edges(chosen, cells, configs)
-    lines += ["", "Chosen: %s (validation %s %.4f). %s" % (
-        chosen.config.label, label, chosen.validation[0], edge_text(chosen, edges))]
+    lines += ["", "Chosen: %s (validation %s %.4f).%s %s" % (
+        chosen.config.label, label, chosen.validation[0],
+        choice_text(chosen, challengers, cells), edge_text(chosen, edges))]
     with open(os.path.join(out_dir, "summary.md"), "a") as f:
         f.write("\n".join(line.rstrip() for line in lines) + "\n")
-    return "chosen on validation %s: %s (%.4f of %d finished cells%s); ranking in %s" % (
+    return "chosen on validation %s: %s (%.4f of %d finished cells%s%s); ranking in %s" % (
         label, chosen.config.label, chosen.validation[0], len(cells),
         "; on the grid's edge along %s" % ", ".join(flag for flag, _ in edges) if edges
-        else "", os.path.join(out_dir, "summary.md"))
+        else "", "; led on shared seeds by %s" % ", ".join(
+            cell.config.label for cell in challengers) if challengers else "",
+        os.path.join(out_dir, "summary.md"))

@@ -392,6 +392,34 @@ def test_grid_edges_look_along_each_flag_with_the_others_held():
     assert grid_edges(words[0], words, [c.config for c in words]) == []
 
 
+def test_a_grid_is_decided_by_the_cells_run_on_the_most_seeds():
+    from experiments.grid import Cell, choice_text, choose
+    from experiments.catalogue import Config
+
+    def cell(name, by_seed):
+        values = list(by_seed.values())
+        return Cell(Config(name, name, (("--lr", name),), None, None), len(values), "hit@10",
+                    (sum(values) / len(values), 0.0), (0, 0), 1, 1, by_seed)
+
+    # Seed 0 ranked a above b and c; b and c were then run on three seeds, and b's mean wins.
+    # d, run on seed 0 only, leads b there (0.66 > 0.65): it must be compared before choosing.
+    a = cell("a", {0: 0.70})
+    b = cell("b", {0: 0.65, 1: 0.68, 2: 0.67})
+    c = cell("c", {0: 0.64, 1: 0.66, 2: 0.65})
+    d = cell("d", {0: 0.66})
+    ranked = sorted([a, b, c, d], key=lambda one: -one.validation[0])
+    chosen, challengers = choose(ranked)
+    assert chosen is b and challengers == [a, d]
+    assert choice_text(chosen, challengers, ranked) == (
+        " Chosen among the cells run on 3 seeds; a cell on fewer seeds ranks by those alone. "
+        "a and d lead it on the seeds both ran: run them on 3 seeds before choosing.")
+    # Once no cell on fewer seeds leads, the sentence only says how it was chosen; with
+    # equal seeds everywhere the best mean is chosen and nothing is added.
+    chosen, challengers = choose([b, c, cell("e", {0: 0.60})])
+    assert (chosen, challengers) == (b, [])
+    assert choose([a, d]) == (a, []) and choice_text(a, [], [a, d]) == ""
+
+
 @pytest.mark.parametrize("extra, message", [
     ([], "the grid experiment needs --grid FLAG=V1,V2"),
     (["--valid", "--grid", "decay"], "--grid 'decay': give FLAG=V1,V2,..."),

@@ -66,7 +66,7 @@ def test_mclns_ml100k_preset_is_its_own():
     """The lr and L2 chosen for MCLN on ml100k reach every MCLN variant, not the baselines."""
     for argv in (["--dataset", "ml100k"], ["--dataset", "ml100k", "--variant", "base"]):
         args = parser.parse_args(argv)
-        assert (args.lr, args.decay, args.batch_size) == (1e-2, 1e-3, 512)
+        assert (args.lr, args.decay, args.batch_size) == (1e-3, 1e-4, 512)
     svdpp = parser.parse_args(["--dataset", "ml100k", "--model", "svdpp"])
     assert (svdpp.lr, svdpp.decay) == (parser.COMMON["lr"],
                                        parser.MODEL_PRESETS["svdpp"]["decay"])

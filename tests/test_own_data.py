@@ -181,6 +181,12 @@ def test_bad_titles_pictures_and_names_are_errors(tmp_path):
     build(tmp_path / "4")
     with pytest.raises(InputError, match="exists; remove it or choose another --name"):
         build(tmp_path / "4")
+    with pytest.raises(InputError, match="--name ml100k is a preset"):
+        own.prepare_own("ml100k", source, titles=source, data_path=str(tmp_path / "Data"))
+    with pytest.raises(InputError, match="picture folder %s does not exist" % (tmp_path / "no")):
+        own.prepare_own("mine", source, images=str(tmp_path / "no"),
+                        data_path=str(tmp_path / "Data5"))
+    assert not (tmp_path / "Data5").exists()
 
 
 def test_the_command_line_says_a_bad_input_in_one_line(tmp_path):

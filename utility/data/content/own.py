@@ -231,13 +231,21 @@ def prepare_own(name, interactions, titles=None, images=None, columns=None,
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
         raise InputError("--name must be a folder name of letters, digits, '_', '.' or '-', "
                          "got %r" % name)
+    from utility.config.flags import dataset_preset
+    if dataset_preset(name):
+        raise InputError("--name %s is a preset of main.py's --dataset (its own folder and "
+                         "settings); choose another name" % name)
     if not titles and not images:
         raise InputError("nothing to encode: give --titles FILE, --images DIR or both")
+    for path, exists, what in ((interactions, os.path.isfile, "interactions file"),
+                               (titles, os.path.isfile, "titles file"),
+                               (images, os.path.isdir, "picture folder")):
+        if path and not exists(path):
+            raise InputError("%s %s does not exist" % (what, path))
     out = os.path.join(data_path, name)
     if os.path.exists(out):
         raise InputError("%s exists; remove it or choose another --name" % out)
     encoders = encoders or Encoders(None, log)
-
     columns = columns or ("user_id", "item_id", "timestamp", False)
     stats = build_dataset(out, lambda work: build_own(work, name, interactions, columns, titles,
                                                       images, encoders, log), started, log)

@@ -169,7 +169,7 @@ def execute(options, forwarded, argv, trainer=None):
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.workers)
     trainer = trainer or main_trainer()
     if options.plan:
-        trainer = trainer._replace(candidates=None)  # the shared negatives are written
+        trainer = trainer._replace(candidates=None)  # drawing the negatives writes files
     runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
                      threads, trainer)
     if options.plan:

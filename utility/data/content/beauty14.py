@@ -1,14 +1,13 @@
 """Amazon Beauty 2014 5-core (22,363 users, 12,101 items) with product titles: the
 interactions of one public repository joined to the titles of another through the ASINs."""
-import collections
 import csv
 import json
 import os
 
 from utility.common.errors import InputError, located
 from utility.common.text_files import utf8_lines
-from utility.data.content.folder import (coverage, interaction_counts, leave_one_out,
-                                         statistics, write_splits, write_table,
+from utility.data.content.folder import (interaction_counts, leave_one_out, statistics,
+                                         text_statistics, write_splits, write_table,
                                          write_text_features)
 from utility.data.content.sources import GithubFile, fetched
 from utility.data.features.text import clean_title
@@ -131,12 +130,7 @@ def build_beauty14(work, paths, text_encoder, log=print):
     text = write_text_features(work, text_encoder, titles, n_items, log)
 
     stats = statistics("beauty14", len(users), n_items, train, validation, test)
-    per_item = interaction_counts(train, test, n_items)
-    with_title, covered = coverage([bool(title) for title in titles], per_item)
-    stats["text"] = collections.OrderedDict([
-        ("dim", int(text.shape[1])), ("items_with_title", with_title),
-        ("empty_titles", n_items - with_title), ("interactions_covered_pct", covered),
-        ("empty_title_items", [item for item, title in enumerate(titles) if not title])])
+    stats["text"] = text_statistics(text, titles, interaction_counts(train, test, n_items))
     return stats
 
 

@@ -86,6 +86,25 @@ def coverage(has_content, per_item):
     return int(has_content.sum()), round(100.0 * float(per_item[has_content].sum()) / total, 2)
 
 
+def text_statistics(matrix, texts, per_item):
+    """The ``text`` entry of statistics.json: row i of ``matrix`` encodes ``texts[i]`` (empty:
+    a zero row); ``per_item``: interaction counts (interaction_counts)."""
+    with_text, covered = coverage([bool(text) for text in texts], per_item)
+    return collections.OrderedDict([
+        ("dim", int(matrix.shape[1])), ("items_with_title", with_text),
+        ("empty_titles", len(texts) - with_text), ("interactions_covered_pct", covered),
+        ("empty_title_items", [item for item, text in enumerate(texts) if not text])])
+
+
+def image_statistics(matrix, has_picture, per_item):
+    """The ``image`` entry of statistics.json: ``has_picture[i]`` says whether row i of
+    ``matrix`` encodes a picture (else it is a zero row)."""
+    with_picture, covered = coverage(has_picture, per_item)
+    return collections.OrderedDict([
+        ("dim", int(matrix.shape[1])), ("items_with_poster", with_picture),
+        ("zero_rows", len(has_picture) - with_picture), ("interactions_covered_pct", covered)])
+
+
 def statistics_lines(stats):
     lines = ["%s: %d users, %d items, %d interactions (train entries %d incl. validation, "
              "validation %d, test %d), density %.5f"

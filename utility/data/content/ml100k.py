@@ -11,10 +11,10 @@ import numpy as np
 from utility.common.atomic import sha256_of
 from utility.common.errors import InputError, located
 from utility.common.progress import progress
-from utility.data.content.folder import (IMAGE_FEATURES, check_matrix, coverage,
+from utility.data.content.folder import (IMAGE_FEATURES, check_matrix, image_statistics,
                                          interaction_counts, leave_one_out, statistics,
-                                         write_matrix, write_splits, write_table,
-                                         write_text_features)
+                                         text_statistics, write_matrix, write_splits,
+                                         write_table, write_text_features)
 from utility.data.content.movie_titles import (MATCH_RULES, article_first, match_movies,
                                                read_ml1m_movies)
 from utility.data.content.sources import GithubFile, fetched
@@ -212,17 +212,10 @@ def build_ml100k(work, wheel, ml1m_path, posters, text_encoder, image_encoder, l
 
     stats = statistics("ml100k", len(user_ids), n_items, train, validation, test)
     per_item = interaction_counts(train, test, n_items)
-    with_title, title_covered = coverage([bool(t) for t in texts], per_item)
     has_poster = np.zeros(n_items, dtype=bool)
     has_poster[poster_items] = True
-    with_poster, poster_covered = coverage(has_poster, per_item)
-    stats["text"] = collections.OrderedDict([
-        ("dim", int(text.shape[1])), ("items_with_title", with_title),
-        ("empty_titles", n_items - with_title), ("interactions_covered_pct", title_covered),
-        ("empty_title_items", [item for item, t in enumerate(texts) if not t])])
-    stats["image"] = collections.OrderedDict([
-        ("dim", int(image.shape[1])), ("items_with_poster", with_poster),
-        ("zero_rows", n_items - with_poster), ("interactions_covered_pct", poster_covered)])
+    stats["text"] = text_statistics(text, texts, per_item)
+    stats["image"] = image_statistics(image, has_poster, per_item)
     by_rule = collections.Counter(rule for _, rule in matches.values())
     stats["posters"] = collections.OrderedDict([
         ("matched", len(matches)),

@@ -27,7 +27,6 @@ folder renamed into place when complete. Train with ``python main.py --dataset N
 --modalities text`` (or ``image``, ``image,text``) and a batch no larger than the users.
 """
 import argparse
-import collections
 import os
 import re
 import sys
@@ -39,9 +38,9 @@ from utility.common.errors import InputError, exit_on_input_error, located
 from utility.common.text_files import utf8_lines
 from utility.data.content import Encoders
 from utility.data.content.folder import (IMAGE_FEATURES, build_dataset, check_matrix,
-                                         coverage, interaction_counts, leave_one_out,
-                                         statistics, write_matrix, write_splits, write_table,
-                                         write_text_features)
+                                         image_statistics, interaction_counts, leave_one_out,
+                                         statistics, text_statistics, write_matrix,
+                                         write_splits, write_table, write_text_features)
 from utility.data.features.text import clean_title
 
 PICTURE_NAME = re.compile(r"^(.+)\.(jpe?g|png)$", re.IGNORECASE)
@@ -197,11 +196,7 @@ def build_own(work, name, interactions, columns, titles_path, images, encoders, 
                 % (titles_path, len(others), _shown(others)))
         write_table(os.path.join(work, "items.tsv"), enumerate(titles))
         text = write_text_features(work, encoders.text(), titles, n_items, log)
-        with_title, covered = coverage([bool(title) for title in titles], per_item)
-        stats["text"] = collections.OrderedDict([
-            ("dim", int(text.shape[1])), ("items_with_title", with_title),
-            ("empty_titles", n_items - with_title), ("interactions_covered_pct", covered),
-            ("empty_title_items", [item for item, title in enumerate(titles) if not title])])
+        stats["text"] = text_statistics(text, titles, per_item)
     if images:
         paths, others = picture_paths(images, item_ids)
         if others:
@@ -215,10 +210,7 @@ def build_own(work, name, interactions, columns, titles_path, images, encoders, 
         write_matrix(os.path.join(work, IMAGE_FEATURES), image)
         has_picture = np.ones(n_items, dtype=bool)
         has_picture[list(report.zero_rows)] = False
-        with_picture, covered = coverage(has_picture, per_item)
-        stats["image"] = collections.OrderedDict([
-            ("dim", int(image.shape[1])), ("items_with_poster", with_picture),
-            ("zero_rows", n_items - with_picture), ("interactions_covered_pct", covered)])
+        stats["image"] = image_statistics(image, has_picture, per_item)
     return stats
 
 

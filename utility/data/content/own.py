@@ -41,17 +41,11 @@ from utility.data.content.folder import (IMAGE_FEATURES, build_dataset, check_ma
                                          image_statistics, interaction_counts, leave_one_out,
                                          statistics, text_statistics, write_matrix,
                                          write_splits, write_table, write_text_features)
+from utility.data.features.command import pictures_by_item, shown
 from utility.data.features.text import clean_title
 
-PICTURE_NAME = re.compile(r"^(.+)\.(jpe?g|png)$", re.IGNORECASE)
-SHOWN = 5  # ids or names quoted in a report line
 COLUMN_FLAGS = ("--user_column", "--item_column", "--time_column")
 SEPARATOR_NAMES = {"\t": "tab", ",": "comma"}
-
-
-def _shown(names):
-    names = list(names)
-    return ", ".join(map(str, names[:SHOWN])) + (", ..." if len(names) > SHOWN else "")
 
 
 def _column(header, name):
@@ -153,21 +147,8 @@ def read_titles(path, item_ids):
 def picture_paths(folder, item_ids):
     """``(a path per new item id, names of other files)``: ``<item id>.jpg|jpeg|png``; an
     item without one names its absent ``<id>.jpg`` (the encoder counts it missing)."""
-    if not os.path.isdir(folder):
-        raise InputError("picture folder %s does not exist" % folder)
-    position = {item: index for index, item in enumerate(item_ids)}
-    found, others = {}, []
-    for name in sorted(os.listdir(folder)):
-        match = PICTURE_NAME.match(name)
-        if not match or match.group(1) not in position or \
-                not os.path.isfile(os.path.join(folder, name)):
-            others.append(name)
-            continue
-        item = match.group(1)
-        if item in found:
-            raise InputError("%s: two pictures for item %s: %s and %s"
-                             % (folder, item, os.path.basename(found[item]), name))
-        found[item] = os.path.join(folder, name)
+    known = set(item_ids)
+    found, others = pictures_by_item(folder, lambda stem: stem if stem in known else None)
     return [found.get(item, os.path.join(folder, item + ".jpg")) for item in item_ids], others
 
 
@@ -193,7 +174,7 @@ def build_own(work, name, interactions, columns, titles_path, images, encoders, 
         titles, others = read_titles(titles_path, item_ids)
         if others:
             log("%s: ignored the titles of %d items not in the interactions: %s"
-                % (titles_path, len(others), _shown(others)))
+                % (titles_path, len(others), shown(others)))
         write_table(os.path.join(work, "items.tsv"), enumerate(titles))
         text = write_text_features(work, encoders.text(), titles, n_items, log)
         stats["text"] = text_statistics(text, titles, per_item)
@@ -201,7 +182,7 @@ def build_own(work, name, interactions, columns, titles_path, images, encoders, 
         paths, others = picture_paths(images, item_ids)
         if others:
             log("%s: ignored %d files that are not <item id>.jpg|jpeg|png of an item in the "
-                "interactions: %s" % (images, len(others), _shown(others)))
+                "interactions: %s" % (images, len(others), shown(others)))
         log("encoding %d pictures" % n_items)
         image, report = encoders.image().encode_files(paths)
         image = np.asarray(image, dtype=np.float32)

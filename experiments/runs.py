@@ -18,6 +18,7 @@ from experiments.candidates import shared_negatives
 from experiments.main_flags import main_hyperparameters
 from utility.common.atomic import write_json_atomically
 from utility.common.errors import InputError
+from utility.run.checkpoint import read_json_checked
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -195,6 +196,22 @@ def reuse_finished_twins(runs, out_root, dataset, copy=True):
     return planned, lines
 
 
+def _progress_so_far(run):
+    """" after epoch E of N" for a run to resume from its last checkpoint, " from N to M
+    epochs" for one to extend; "" when its files do not say (main.py decides then)."""
+    epochs = run.settings.get("epochs")
+    if run.state == "resume":
+        pointer, _ = read_json_checked(
+            os.path.join(run.directory, "checkpoints", "last.json"), ("epoch",))
+        return " after epoch %s of %s" % (pointer["epoch"], epochs) if pointer else ""
+    if run.state == "extend":
+        results, _ = read_json_checked(os.path.join(run.directory, "results.json"),
+                                       ("hyperparameters",))
+        return " from %s to %s epochs" % (results["hyperparameters"].get("epochs"), epochs) \
+            if results else ""
+    return ""
+
+
 def plan_lines(runs, out_root, dataset, reuse=True):
     """What a call would do with ``runs``, one line per run and a count, touching nothing:
     finished, copied from a finished twin (``reuse``), or trained (new, resumed from its
@@ -202,7 +219,8 @@ def plan_lines(runs, out_root, dataset, reuse=True):
     lines, counts = [], collections.Counter()
     for run in runs:
         twin = finished_twin(out_root, dataset, run) if reuse and run.state == "new" else None
-        what = "copy from %s" % os.path.relpath(twin, out_root) if twin else run.state
+        what = "copy from %s" % os.path.relpath(twin, out_root) if twin else \
+            run.state + _progress_so_far(run)
         counts["copy" if twin else run.state] += 1
         lines.append("%s seed %d: %s" % (run.config.name, run.seed, what))
     trained = [state for state in ("new", "resume", "extend") if counts[state]]

@@ -722,14 +722,20 @@ def test_plan_lists_what_a_call_would_do_and_touches_nothing(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
     assert run_main(table3, trainer) == 0
-    (tmp_path / "out" / "table3" / "tiny" / "base" / "seed-1" / "checkpoints").mkdir(
-        parents=True)
+    checkpoints = tmp_path / "out" / "table3" / "tiny" / "base" / "seed-1" / "checkpoints"
+    checkpoints.mkdir(parents=True)
     capsys.readouterr()
     assert run_main(table3 + ["--seeds", "0,1", "--plan"], trainer) == 0
     assert capsys.readouterr().out.splitlines()[-3:] == [
         "[table3/tiny] base seed 1: resume", "[table3/tiny] full seed 1: new",
         "[table3/tiny] 4 runs: 2 finished, 0 to copy, 2 to train (1 new, 1 resume); nothing "
         "was trained, copied or written"]
+    (checkpoints / "last.json").write_text('{"directory": "epoch-000002", "epoch": 2}')
+    assert run_main(table3 + ["--seeds", "0,1", "--epochs", "5", "--plan"], trainer) == 0
+    assert capsys.readouterr().out.splitlines()[-4:-1] == [
+        "[table3/tiny] full seed 0: extend from 3 to 5 epochs",
+        "[table3/tiny] base seed 1: resume after epoch 2 of 5",
+        "[table3/tiny] full seed 1: new"]
     table4 = ["table4"] + table3[1:-2]
     assert run_main(table4 + ["--plan"], trainer) == 0
     printed = capsys.readouterr().out

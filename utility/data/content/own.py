@@ -41,8 +41,7 @@ from utility.data.content.folder import (IMAGE_FEATURES, build_dataset, check_ma
                                          image_statistics, interaction_counts, leave_one_out,
                                          statistics, text_statistics, write_matrix,
                                          write_splits, write_table, write_text_features)
-from utility.data.features.command import pictures_by_item, shown
-from utility.data.features.text import clean_title
+from utility.data.features.command import pictures_by_item, read_title_lines, shown
 
 COLUMN_FLAGS = ("--user_column", "--item_column", "--time_column")
 SEPARATOR_NAMES = {"\t": "tab", ",": "comma"}
@@ -124,24 +123,11 @@ def sequences_in_time_order(rows):
 def read_titles(path, item_ids):
     """``(titles by new item id, ids of other items with a title)``: lines
     ``<item id><TAB><title>``; a repeated id is an error."""
-    position = {item: index for index, item in enumerate(item_ids)}
-    titles, first_line, others = [""] * len(item_ids), {}, []
-    for line_no, line in utf8_lines(path):
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            raise located(path, line_no, "expected '<item id><TAB><title>', got %r" % line[:60])
-        item, _, title = line.partition("\t")
-        item = item.strip()
-        if item in first_line:
-            raise located(path, line_no, "item %s already has a title (line %d)"
-                          % (item, first_line[item]))
-        first_line[item] = line_no
-        if item in position:
-            titles[position[item]] = clean_title(title)
-        else:
-            others.append(item)
-    return titles, others
+    titles = read_title_lines(path, lambda identifier, tab: identifier if tab else None,
+                              "'<item id><TAB><title>'")
+    known = set(item_ids)
+    return ([titles.get(item, "") for item in item_ids],
+            [item for item in titles if item not in known])
 
 
 def picture_paths(folder, item_ids):

@@ -54,21 +54,32 @@ def load_image_encoder(model, mirror=None, log=print, threads=1):
     return ImageEncoder.create(model=model, mirror=mirror, threads=threads)
 
 
-def read_items(path):
-    """Titles of ``<id><TAB><title>`` lines as a list, index = id (UTF-8; ids 0..n-1 once)."""
+def read_title_lines(path, item_of, expected):
+    """``{item: cleaned title}`` of the ``<id><TAB><title>`` lines of ``path`` (UTF-8; blank
+    lines skipped). ``item_of(id text, whether the line has a tab)`` is the item a line
+    names, or None for a bad line (reported as not being ``expected``); an item named twice
+    is an error naming both lines."""
     titles, first_line = {}, {}
     for line_no, line in utf8_lines(path):
         if not line.strip():
             continue
-        identifier, _, title = line.partition("\t")
-        if not identifier.strip().isdigit():
-            raise located(path, line_no, "expected '<id><TAB><title>' with a non-negative "
-                                         "integer id, got %r" % line[:60])
-        item = int(identifier)
+        identifier, tab, title = line.partition("\t")
+        item = item_of(identifier.strip(), bool(tab))
+        if item is None:
+            raise located(path, line_no, "expected %s, got %r" % (expected, line[:60]))
         if item in titles:
-            raise located(path, line_no, "item %d already has a title (line %d)"
+            raise located(path, line_no, "item %s already has a title (line %d)"
                           % (item, first_line[item]))
         titles[item], first_line[item] = clean_title(title), line_no
+    return titles
+
+
+def read_items(path):
+    """Titles of ``<id><TAB><title>`` lines as a list, index = id (UTF-8; ids 0..n-1 once; a
+    line holding only the id is an empty title)."""
+    titles = read_title_lines(path, lambda identifier, _: int(identifier)
+                              if identifier.isdigit() else None,
+                              "'<id><TAB><title>' with a non-negative integer id")
     if not titles:
         raise InputError("%s: no '<id><TAB><title>' lines" % path)
     n_items = max(titles) + 1

@@ -28,8 +28,12 @@ TITLE = "Validation grid: settings chosen on validation"
 # One finished cell: validation and test are (mean, sd) over seeds on ``metric``, the one
 # that chose each run's epoch; selected_epoch and epochs_run are means; by_seed: {seed:
 # validation figure}.
-Cell = collections.namedtuple("Cell", "config seeds metric validation test selected_epoch "
-                                      "epochs_run by_seed", defaults=(None,))
+class Cell(collections.namedtuple("Cell", "config metric validation test selected_epoch "
+                                          "epochs_run by_seed")):
+    @property
+    def seeds(self):
+        """How many seeds the cell was run on."""
+        return len(self.by_seed)
 
 
 def parse_axes(texts):
@@ -71,7 +75,7 @@ def finished_cell(config, pairs):
     metric = pairs[0][1]["hyperparameters"]["select_metric"]
     metric = metric[len("valid_"):] if metric.startswith("valid_") else metric
     runs = [results for _, results in pairs]
-    return Cell(config, len(runs), metric, mean_std([r["valid"][metric] for r in runs]),
+    return Cell(config, metric, mean_std([r["valid"][metric] for r in runs]),
                 mean_std([r["test_at_best"][metric] for r in runs]),
                 mean_std([r["test_at_best"]["epoch"] for r in runs])[0],
                 mean_std([r["epochs_run"] for r in runs])[0],
@@ -87,7 +91,7 @@ def choose(cells):
     chosen = next(cell for cell in cells if cell.seeds == most)
     challengers = []
     for cell in cells:
-        shared = sorted(set(cell.by_seed or ()) & set(chosen.by_seed or ()))
+        shared = sorted(set(cell.by_seed) & set(chosen.by_seed))
         if cell.seeds < most and shared and (
                 sum(cell.by_seed[seed] for seed in shared)
                 > sum(chosen.by_seed[seed] for seed in shared)):

@@ -377,7 +377,7 @@ def test_grid_edges_look_along_each_flag_with_the_others_held():
 
     def cell(lr, decay, layers="2"):
         flags = (("--lr", lr), ("--decay", decay), ("--n_layers", layers))
-        return Cell(Config("c", "c", flags, None, None), 1, "hit@10", (0, 0), (0, 0), 1, 1)
+        return Cell(Config("c", "c", flags, None, None), "hit@10", (0, 0), (0, 0), 1, 1, {0: 0})
 
     grid = [cell(lr, decay) for lr in ("1e-3", "1e-2", "1e-1") for decay in ("1e-3", "1e-2")]
     configs = [c.config for c in grid]
@@ -398,7 +398,7 @@ def test_a_grid_is_decided_by_the_cells_run_on_the_most_seeds():
 
     def cell(name, by_seed):
         values = list(by_seed.values())
-        return Cell(Config(name, name, (("--lr", name),), None, None), len(values), "hit@10",
+        return Cell(Config(name, name, (("--lr", name),), None, None), "hit@10",
                     (sum(values) / len(values), 0.0), (0, 0), 1, 1, by_seed)
 
     # Seed 0 ranked a above b and c; b and c were then run on three seeds, and b's mean wins.

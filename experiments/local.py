@@ -5,6 +5,7 @@ import subprocess
 import time
 
 TERMINATE_GRACE_SECONDS = 10
+WAIT_RECHECK_SECONDS = 30  # how often a run waiting for a twin in training looks again
 
 
 def last_line(path):
@@ -46,12 +47,15 @@ def stop_all(running):
             process.wait()
 
 
-def run_local(runs, workers, trainer, progress, poll_seconds=0.2, reuse=None):
+def run_local(runs, workers, trainer, progress, poll_seconds=0.2, reuse=None, busy=None):
     """Train the unfinished ``runs``; returns [(run, failure text)].
 
     ``reuse(run)``: called as a run's turn comes; it copies a twin that finished since the
     plan was made (another runner trained the same settings meanwhile) and returns the line
-    saying so, or returns None and the run is trained.
+    saying so, or returns None and the run is trained. ``busy(run)``: where another process
+    is training that twin right now, or None; such a run waits (the others go first) and
+    is looked at again every WAIT_RECHECK_SECONDS until the twin ends, to be copied then (or
+    trained, if the twin did not finish).
 
     A run that ends with exit status 2 (a user-fixable error, e.g. bad data) stops the
     start of further runs: they would fail the same way. On an interrupt (Ctrl-C, SIGTERM
@@ -60,13 +64,26 @@ def run_local(runs, workers, trainer, progress, poll_seconds=0.2, reuse=None):
     """
     pending = collections.deque(r for r in runs if r.state != "finished")
     running, failures = collections.OrderedDict(), []
+    waiting, told, look_again = [], set(), 0.0
     try:
-        while pending or running:
+        while pending or running or waiting:
+            if waiting and not pending and time.time() >= look_again:
+                pending.extend(waiting)
+                del waiting[:]
+                look_again = time.time() + WAIT_RECHECK_SECONDS
             while pending and len(running) < workers:
                 run = pending.popleft()
                 line = reuse(run) if reuse else None
                 if line:
                     progress.reused(run, line)
+                    continue
+                twin = busy(run) if busy else None
+                if twin:
+                    if run.directory not in told:
+                        told.add(run.directory)
+                        progress.note("%s seed %d waits: the same settings are training in %s"
+                                      % (run.config.name, run.seed, twin))
+                    waiting.append(run)
                     continue
                 progress.started(run)
                 running[start(run, trainer)] = run
@@ -80,11 +97,13 @@ def run_local(runs, workers, trainer, progress, poll_seconds=0.2, reuse=None):
                                                                       "log.txt")))
                     failures.append((run, failure))
                 progress.finished(run, failure)
-                if process.returncode == 2 and pending:
+                left = list(pending) + waiting
+                if process.returncode == 2 and left:
                     progress.note("not starting the %d runs left: fix the error above and "
-                                  "run the same command again" % len(pending))
-                    failures.extend((r, "not started") for r in pending)
+                                  "run the same command again" % len(left))
+                    failures.extend((r, "not started") for r in left)
                     pending.clear()
+                    del waiting[:]
     except BaseException:
         stop_all(list(running))
         raise

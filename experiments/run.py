@@ -25,7 +25,7 @@ from experiments.machine import describe_features
 from experiments.main_flags import main_arguments
 from experiments.progress import Progress
 from experiments.runs import (STOPPED_FILE, copy_finished_twin, main_trainer, plan_lines,
-                              plan_runs, reuse_finished_twins)
+                              plan_runs, reuse_finished_twins, twin_in_training)
 from experiments.summary import duration, write_summary
 from utility.common.errors import (INTERRUPTED_STATUS, InputError, exit_on_input_error,
                                    stop_on_sigterm)
@@ -173,7 +173,8 @@ def execute(options, forwarded, argv, trainer=None):
     runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
                      threads, trainer)
     if options.plan:
-        for line in plan_lines(runs, options.out, options.dataset, not options.no_reuse):
+        for line in plan_lines(runs, options.out, options.dataset, not options.no_reuse,
+                               trainer.hyperparameters):
             print("[%s/%s] %s" % (folder, options.dataset, line))
         return 0
     runs, reused = reuse_finished_twins(runs, options.out, options.dataset,
@@ -196,9 +197,15 @@ def execute(options, forwarded, argv, trainer=None):
             failures = run_ray(runs, options.workers, threads, progress,
                                options.ray_address, asha)
         else:
-            reuse = None if options.no_reuse else functools.partial(
-                copy_finished_twin, out_root=options.out, dataset=options.dataset)
-            failures = run_local(runs, options.workers, trainer, progress, reuse=reuse)
+            reuse = busy = None
+            if not options.no_reuse:
+                reuse = functools.partial(copy_finished_twin, out_root=options.out,
+                                          dataset=options.dataset)
+                busy = functools.partial(twin_in_training, out_root=options.out,
+                                         dataset=options.dataset,
+                                         hyperparameters=trainer.hyperparameters)
+            failures = run_local(runs, options.workers, trainer, progress, reuse=reuse,
+                                 busy=busy)
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (stop_on_sigterm)
         progress.note("%s: the runs going were stopped; the same command resumes them from "
                       "their last checkpoint" % getattr(error, "word", "interrupted"))

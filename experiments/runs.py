@@ -11,6 +11,7 @@ import collections
 import glob
 import json
 import os
+import shlex
 import shutil
 import sys
 
@@ -136,6 +137,32 @@ def finished_twin(out_root, dataset, run):
     return None
 
 
+def twin_in_training(run, out_root, dataset, hyperparameters):
+    """The directory under ``out_root`` (another experiment or configuration) where a
+    running main.py trains exactly the settings and seed of the new ``run`` (its lock's
+    command line parsed by ``hyperparameters``), or None. Waiting for it and copying its
+    result saves training the same run twice when two runners share an ``--out``."""
+    if run.state != "new":
+        return None
+    from utility.config.flags import changed_settings
+    from utility.run.run_lock import LOCK_FILE, holder
+    expected = _jsonable(run.settings)
+    pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, LOCK_FILE)
+    for path in sorted(glob.glob(pattern)):
+        candidate = os.path.dirname(path)
+        record = holder(candidate)
+        if os.path.abspath(candidate) == os.path.abspath(run.directory) or \
+                not record or "command" not in record:
+            continue
+        try:  # [python, main.py, flags...]
+            settings = _jsonable(hyperparameters(shlex.split(record["command"])[2:]))
+        except (InputError, ValueError):  # another version's flags, or a damaged record
+            continue
+        if not changed_settings(settings, expected, free=PATHS):
+            return candidate
+    return None
+
+
 def _record_asked_cap(results_path, asked):
     """Record --epochs ``asked`` in the results of a run that stopped early under a smaller
     cap (a larger one with the same patience stops at the same epoch); the reason, or "" when
@@ -212,22 +239,32 @@ def _progress_so_far(run):
     return ""
 
 
-def plan_lines(runs, out_root, dataset, reuse=True):
+def plan_lines(runs, out_root, dataset, reuse=True, hyperparameters=None):
     """What a call would do with ``runs``, one line per run and a count, touching nothing:
-    finished, copied from a finished twin (``reuse``), or trained (new, resumed from its
-    checkpoint, or extended to a larger --epochs)."""
+    finished, copied from a finished twin (``reuse``), waiting for a twin another process
+    is training (``reuse`` and ``hyperparameters``, see twin_in_training), or trained (new,
+    resumed from its checkpoint, or extended to a larger --epochs)."""
     lines, counts = [], collections.Counter()
     for run in runs:
         twin = finished_twin(out_root, dataset, run) if reuse and run.state == "new" else None
-        what = "copy from %s" % os.path.relpath(twin, out_root) if twin else \
-            run.state + _progress_so_far(run)
-        counts["copy" if twin else run.state] += 1
+        training = twin_in_training(run, out_root, dataset, hyperparameters) \
+            if reuse and hyperparameters and run.state == "new" and not twin else None
+        if twin:
+            what, counted = "copy from %s" % os.path.relpath(twin, out_root), "copy"
+        elif training:
+            what, counted = "wait for %s, training now, then copy it" % os.path.relpath(
+                training, out_root), "wait"
+        else:
+            what, counted = run.state + _progress_so_far(run), run.state
+        counts[counted] += 1
         lines.append("%s seed %d: %s" % (run.config.name, run.seed, what))
     trained = [state for state in ("new", "resume", "extend") if counts[state]]
-    lines.append("%d runs: %d finished, %d to copy, %d to train%s; nothing was trained, copied "
-                 "or written" % (len(runs), counts["finished"], counts["copy"],
-                                 sum(counts[state] for state in trained),
-                                 " (%s)" % ", ".join("%d %s" % (counts[state], state)
-                                                     for state in trained) if trained else ""))
+    lines.append("%d runs: %d finished, %d to copy, %s%d to train%s; nothing was trained, "
+                 "copied or written" % (
+                     len(runs), counts["finished"], counts["copy"],
+                     "%d waiting for a twin in training, " % counts["wait"]
+                     if counts["wait"] else "",
+                     sum(counts[state] for state in trained),
+                     " (%s)" % ", ".join("%d %s" % (counts[state], state)
+                                         for state in trained) if trained else ""))
     return lines
-

@@ -3,14 +3,17 @@ behaviour with a stand-in trainer, the command line's errors, real runs on tiny 
 (local backend and Ray)."""
 import collections
 import csv
+import functools
 import glob
 import importlib.util
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -26,11 +29,14 @@ from utility.common.errors import InputError
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A stand-in for main.py: "trains" --epochs epochs, one checkpoint file per epoch, resumes
-# from it with --resume, and writes results.json. With FAKE_HANG=<text in its out_dir>
-# (a config name) it stops after its first epoch's checkpoint, creates <out_dir>/hung and
-# waits to be killed.
+# from it with --resume, and writes results.json, holding its out_dir's run lock as main.py
+# does. With FAKE_HANG=<text in its out_dir> (a config name) it stops after its first
+# epoch's checkpoint, creates <out_dir>/hung and waits to be killed (or for
+# <out_dir>/go_on to appear).
 FAKE_TRAINER = textwrap.dedent('''
     import json, os, sys, time
+    sys.path.insert(0, REPO_PATH)
+    from utility.run.run_lock import RunLock
 
     RUNNER_FLAGS = ("--out_dir", "--threads", "--epochs")
 
@@ -50,7 +56,10 @@ FAKE_TRAINER = textwrap.dedent('''
 
     def main(argv):
         h = hyperparameters(argv)
-        out = h["out_dir"]
+        with RunLock(h["out_dir"]):
+            train(argv, h, h["out_dir"])
+
+    def train(argv, h, out):
         marker = os.path.join(out, "checkpoints", "epoch.txt")
         start = 0
         if "--resume" in argv and os.path.exists(marker):
@@ -64,7 +73,9 @@ FAKE_TRAINER = textwrap.dedent('''
             hang = os.environ.get("FAKE_HANG")
             if hang and hang in out and not os.path.exists(os.path.join(out, "hung")):
                 open(os.path.join(out, "hung"), "w").close()
-                time.sleep(600)
+                deadline = time.time() + 600
+                while time.time() < deadline and not os.path.exists(os.path.join(out, "go_on")):
+                    time.sleep(0.05)
         figures = {"hit@5": 0.1 + 0.01 * seed, "ndcg@5": 0.05, "epoch": h["epochs"]}
         results = {"epochs_run": h["epochs"], "best": figures, "final": figures,
                    "seconds": {"load": 0.0, "train_epoch_mean": 0.5},
@@ -88,7 +99,7 @@ def fake_trainer(folder):
     """A runs.Trainer that runs FAKE_TRAINER (written into ``folder``)."""
     path = os.path.join(str(folder), "fake_main.py")
     with open(path, "w") as f:
-        f.write(FAKE_TRAINER)
+        f.write(FAKE_TRAINER.replace("REPO_PATH", repr(REPO)))
     spec = importlib.util.spec_from_file_location("fake_main", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -503,6 +514,103 @@ def test_killed_runner_resumes_the_interrupted_run(tmp_path, capsys):
     assert (out_dir / "n_mca-1" / "seed-0" / "log.txt").read_text().count(
         "experiments runner:") == 1
     assert "ray imported: False" in process.stdout  # the local backend never needs Ray
+
+
+def test_a_run_whose_twin_is_training_elsewhere_waits_for_it_and_is_copied(
+        tmp_path, capsys, monkeypatch):
+    from experiments import local
+    monkeypatch.setattr(local, "WAIT_RECHECK_SECONDS", 0.1)
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    table3 = runner_args("table3", tmp_path / "data", tmp_path / "out", "--modalities",
+                         "image", "--configs", "full")
+    twin = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0"
+    # One runner trains Table 3's full model and hangs in it, holding its lock ...
+    lane = subprocess.Popen(runner_script(tmp_path, table3), cwd=str(tmp_path),
+                            env=dict(os.environ, FAKE_HANG="table3"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    try:
+        wait_for(str(twin / "hung"), lane)
+        # ... while another, asked for Table 4 (whose full model is the same run), trains its
+        # other rows first, then waits; the twin goes on and finishes, and is copied.
+        table4 = ["table4"] + table3[1:-2]
+        threading.Timer(1.0, lambda: (twin / "go_on").touch()).start()
+        assert run_main(table4, trainer) == 0
+    finally:
+        output, _ = lane.communicate(timeout=60)
+    assert lane.returncode == 0, output
+    printed = capsys.readouterr().out
+    assert "[table4/tiny] full seed 0 waits: the same settings are training in %s\n" % twin \
+        in printed
+    assert "[table4/tiny] reused full seed 0: the same settings finished in %s" % os.path.join(
+        "table3", "tiny", "full", "seed-0") in printed
+    assert printed.index(" waits: ") < printed.index("reused")
+    copied = tmp_path / "out" / "table4" / "tiny" / "full" / "seed-0"
+    assert (copied / "log.txt").read_text().count("experiments runner:") == 1  # trained once
+    assert "started full" not in printed
+
+
+def test_a_waiting_run_lets_the_others_go_first(tmp_path, monkeypatch):
+    from experiments import local
+    from experiments.runs import Run
+    monkeypatch.setattr(local, "WAIT_RECHECK_SECONDS", 0.05)
+    trainer, _ = fake_trainer(tmp_path)
+    first, second = (Run(catalogue.Config(name, name, (), None, None), 0,
+                         str(tmp_path / name), ["--seed", "0", "--out_dir", str(tmp_path / name)],
+                         {}, "new") for name in ("first", "second"))
+    looks = []  # the twin of ``first`` trains for its first two looks, then has finished
+
+    def busy(run):
+        looks.append(run.config.name)
+        return "elsewhere" if run is first and looks.count("first") <= 2 else None
+
+    def reuse(run):
+        return "copied first" if run is first and looks.count("first") == 2 else None
+
+    from experiments.progress import Progress
+    progress = Progress("t", 2, 1, stream=io.StringIO())
+    assert local.run_local([first, second], 1, trainer, progress, poll_seconds=0.01,
+                           reuse=reuse, busy=busy) == []
+    said = progress.stream.getvalue()
+    assert said.count("first seed 0 waits: the same settings are training in elsewhere") == 1
+    assert said.index("started second") < said.index("finished second") < said.index(
+        "copied first")
+    assert "started first" not in said and looks == ["first", "second", "first"]
+
+
+def test_a_twin_in_training_is_found_by_its_lock_and_exact_settings(tmp_path):
+    from experiments.runs import Run, plan_lines, twin_in_training
+    from utility.run.run_lock import RunLock
+    trainer, path = fake_trainer(tmp_path)
+    argv = ["--lr", "0.1", "--seed", "0", "--epochs", "3"]
+    twin = tmp_path / "out" / "table3" / "tiny" / "full" / "seed-0"
+    run = Run(catalogue.Config("full", "full", (), None, None), 0, str(tmp_path / "out" / "table4" / "tiny" / "full" / "seed-0"), argv,
+              trainer.hyperparameters(argv + ["--out_dir", "x"]), "new")
+
+    def command(flags):  # what the twin's lock records: its process's command line
+        (twin / ".run.lock").write_text(json.dumps({"command": " ".join(
+            [sys.executable, path] + flags + ["--out_dir", str(twin)])}))
+
+    find = functools.partial(twin_in_training, out_root=str(tmp_path / "out"),
+                             dataset="tiny", hyperparameters=trainer.hyperparameters)
+    with RunLock(str(twin)):
+        command(argv)
+        assert find(run) == str(twin)
+        assert plan_lines([run], str(tmp_path / "out"), "tiny", True,
+                          trainer.hyperparameters) == [
+            "full seed 0: wait for %s, training now, then copy it"
+            % os.path.join("table3", "tiny", "full", "seed-0"),
+            "1 runs: 0 finished, 0 to copy, 1 waiting for a twin in training, 0 to train; "
+            "nothing was trained, copied or written"]
+        assert find(run._replace(state="resume")) is None  # it has its own checkpoint
+        command(["--lr", "0.01"] + argv[2:])  # other settings
+        assert find(run) is None
+        command(argv[:-1] + ["5"])  # another --epochs: not the same run
+        assert find(run) is None
+        (twin / ".run.lock").write_text("")  # just taken: details not written yet
+        assert find(run) is None
+        command(argv)
+    assert find(run) is None  # the lock is free: nothing trains there
 
 
 @pytest.mark.parametrize("argv, message", [

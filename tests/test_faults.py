@@ -2,6 +2,7 @@
 outside at random moments, Ctrl-C, damaged checkpoints, NaN weights, a full disk, and two
 runs into one --out_dir. See docs/reliability.md."""
 import errno
+import fcntl
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -27,7 +29,7 @@ from utility.data.demo import make_demo
 from utility.config.flags import parse_args
 from utility.data.prepare import atomic_write
 from utility.evaluation.report import write_results
-from utility.run.run_lock import LOCK_FILE, RunLock
+from utility.run.run_lock import LOCK_FILE, RunLock, holder
 
 EPOCHS = 6
 # 120 users, batches of 16: about 40 steps an epoch, long enough to be killed in.
@@ -562,9 +564,23 @@ def test_lock_is_released_by_a_crash_and_between_runs(tmp_path):
     assert crashed.returncode == -signal.SIGKILL
     with open(os.path.join(out, LOCK_FILE)) as handle:  # still names the dead holder
         assert json.load(handle)["command"].endswith(" %s" % out)
+    assert holder(out) is None  # ... but nobody holds it
     first = RunLock(out).acquire()  # the stale file of a dead holder does not block
+    assert holder(out)["pid"] == os.getpid()
     with pytest.raises(InputError, match="pid %d on host " % os.getpid()):
         RunLock(out).acquire()
     first.release()
+    assert holder(out) is None and holder(str(tmp_path / "never")) is None
     with RunLock(out):
         pass
+
+
+def test_a_probe_of_the_lock_does_not_make_a_starting_run_fail(tmp_path):
+    out = str(tmp_path)
+    with RunLock(out):
+        pass
+    probe = os.open(os.path.join(out, LOCK_FILE), os.O_RDONLY)
+    fcntl.flock(probe, fcntl.LOCK_SH)  # holder() takes this for an instant
+    threading.Timer(0.15, os.close, [probe]).start()
+    with RunLock(out):  # waits the probe out instead of calling the folder in use
+        assert holder(out)["pid"] == os.getpid()

@@ -6,7 +6,8 @@ folder is refused with that description. The kernel drops the lock when the hold
 process ends however it ends (exit, exception, SIGKILL), so a lock file left by a dead run
 never blocks anyone; the file itself stays, emptied on a clean release. A folder the lock
 created and the run left empty (it failed before writing anything, e.g. on bad data) is
-removed on release, with the parents created for it.
+removed on release, with the parents created for it. ``holder(out_dir)`` tells another
+process which run, if any, holds a folder (the experiments runner waits for a twin so).
 """
 import datetime
 import errno
@@ -16,11 +17,14 @@ import os
 import shlex
 import socket
 import sys
+import time
 
 from utility.common.atomic import missing_folders, remove_empty
 from utility.common.errors import InputError
 
 LOCK_FILE = ".run.lock"
+HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)  # flock's "someone has it"
+LOCK_ATTEMPTS, LOCK_RETRY_SECONDS = 5, 0.1
 
 
 def command_line(argv=None):
@@ -45,6 +49,31 @@ def describe(holder):
         return "details not recorded yet"
 
 
+def holder(out_dir):
+    """The lock file's record (pid, host, started, command) of the run holding ``out_dir``,
+    {} when it is held but not yet described, None when no run holds it. Probing takes a
+    shared lock for an instant, which acquire() waits out."""
+    try:
+        descriptor = os.open(os.path.join(out_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in HELD:
+            os.close(descriptor)
+            return None
+        text = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
+        os.close(descriptor)
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return {}
+        return record if isinstance(record, dict) else {}
+    os.close(descriptor)  # not held: closing drops the shared lock just taken
+    return None
+
+
 class RunLock(object):
     """``with RunLock(out_dir):`` holds ``out_dir`` for one run (creating the folder)."""
 
@@ -62,15 +91,21 @@ class RunLock(object):
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
             raise InputError("cannot create %s: %s" % (self.path, error.strerror or error))
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            holder = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
-            os.close(descriptor)
-            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise InputError("cannot lock %s: %s" % (self.path, error.strerror or error))
-            raise InputError("--out_dir %s is in use by another run (%s); wait for it to end "
-                             "or choose another --out_dir" % (self.out_dir, describe(holder)))
+        for attempt in range(LOCK_ATTEMPTS):
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in HELD or attempt == LOCK_ATTEMPTS - 1:
+                    holder = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
+                    os.close(descriptor)
+                    if error.errno not in HELD:
+                        raise InputError("cannot lock %s: %s"
+                                         % (self.path, error.strerror or error))
+                    raise InputError("--out_dir %s is in use by another run (%s); wait for "
+                                     "it to end or choose another --out_dir"
+                                     % (self.out_dir, describe(holder)))
+                time.sleep(LOCK_RETRY_SECONDS)  # a probe (holder()) holds it for a moment
         os.ftruncate(descriptor, 0)
         os.write(descriptor, json.dumps(holder_description()).encode("utf-8"))
         self._descriptor = descriptor

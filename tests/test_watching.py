@@ -310,6 +310,21 @@ def test_progress_bar_only_on_a_terminal_outside_ci(monkeypatch, capsys):
     assert quiet.getvalue() == "" and capsys.readouterr().out == ""
 
 
+def test_unwatched_long_work_reports_a_plain_line_now_and_then(monkeypatch, capsys):
+    monkeypatch.setenv("CI", "true")
+    now = [0.0]
+
+    def clock():  # each step takes 25 seconds
+        now[0] += 25.0
+        return now[0]
+
+    assert list(progress(range(6), 6, "encoding titles", report_seconds=60,
+                         clock=clock)) == list(range(6))
+    # 25 s a step: lines after steps 3 (75 s since the start) and 6 would be due, but the
+    # last step needs none; 3 steps left at 25 s each
+    assert capsys.readouterr().err == "encoding titles: 3/6 (50%), ~1m left\n"
+
+
 def test_evaluated_epochs_counts_interval_multiples_and_the_last():
     for epochs, interval in ((12, 4), (10, 4), (7, 1), (5, 20)):
         for first in range(1, epochs + 2):

@@ -2,13 +2,18 @@
 
 ``progress`` shows a tqdm bar (rate and time left) only when a person is watching: stderr is
 a terminal and the CI variable is unset. Otherwise it yields the items unchanged and prints
-nothing, so log files keep only the plain per-epoch lines.
+nothing, so log files keep only the plain per-epoch lines; work with no lines of its own
+(encoding thousands of titles or pictures) asks for a plain line every ``report_seconds``
+instead, so a log shows it moving.
 
 ``TimeLeft`` estimates the rest of a whole run from the mean epoch and evaluation seconds
 seen so far, for the end of each per-epoch line: ``(~12m left)``.
 """
 import os
 import sys
+import time
+
+REPORT_SECONDS = 60  # how often unwatched long work prints where it is
 
 
 def watched():
@@ -16,14 +21,31 @@ def watched():
     return not os.environ.get("CI") and sys.stderr.isatty()
 
 
-def progress(iterable, total, description):
-    """``iterable``'s items; on a watched terminal with a transient bar of ``total`` steps."""
+def progress(iterable, total, description, report_seconds=None, clock=time.time):
+    """``iterable``'s items; on a watched terminal with a transient bar of ``total`` steps,
+    else with ``description: done/total (percent), ~time left`` on stderr at most every
+    ``report_seconds`` (None: silent)."""
     if not watched():
-        return iterable
+        if report_seconds is None:
+            return iterable
+        return _reported(iterable, total, description, report_seconds, clock)
     from tqdm import tqdm  # imported only when a bar is shown
     # leave=False: the finished bar is erased, so the per-epoch line that follows stands alone
     return tqdm(iterable, total=total, desc=description, leave=False, file=sys.stderr,
                 dynamic_ncols=True)
+
+
+def _reported(iterable, total, description, report_seconds, clock):
+    started = last = clock()
+    for done, item in enumerate(iterable, 1):
+        yield item
+        now = clock()
+        if now - last >= report_seconds and done < total:
+            last = now
+            left = (now - started) / done * (total - done)
+            sys.stderr.write("%s: %d/%d (%d%%), ~%s left\n" % (
+                description, done, total, 100 * done // total, duration_text(left)))
+            sys.stderr.flush()
 
 
 def evaluated_epochs(first, last, eval_interval):

@@ -10,7 +10,7 @@ import numpy as np
 
 from utility.common.atomic import sha256_of
 from utility.common.errors import InputError, located
-from utility.common.progress import progress
+from utility.common.progress import REPORT_SECONDS, progress
 from utility.data.content.folder import (IMAGE_FEATURES, check_matrix, image_statistics,
                                          interaction_counts, leave_one_out, statistics,
                                          text_statistics, write_matrix, write_splits,
@@ -231,6 +231,7 @@ def fetch_ml100k(mirror, log):
     log("checking %d pinned posters" % len(pinned))
     quiet = lambda message: None  # one line per poster would drown the log
     posters = {movie: fetched(poster_file(movie, sha), mirror, quiet)
-               for movie, sha in progress(sorted(pinned.items()), len(pinned), "posters")}
+               for movie, sha in progress(sorted(pinned.items()), len(pinned), "posters",
+                                          REPORT_SECONDS)}
     wheel = packages.wheel_path(RECBOLE_PACKAGE, mirror, log=log)
     return {"wheel": wheel, "ml1m_movies": movies, "posters": posters}

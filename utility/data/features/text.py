@@ -33,7 +33,7 @@ import zipfile
 import numpy as np
 
 from utility.common.errors import InputError
-from utility.common.progress import progress
+from utility.common.progress import REPORT_SECONDS, progress
 
 MODEL_MEMBER = "model.zip"  # inside the wheel, under the package folder
 SAFETENSORS_DTYPES = {
@@ -413,7 +413,7 @@ class TextEncoder(object):
         self.last_empty_count = len(token_ids) - len(filled)
         starts = range(0, len(filled), batch_size)
         if show_progress:
-            starts = progress(starts, len(starts), "encoding titles")
+            starts = progress(starts, len(starts), "encoding titles", REPORT_SECONDS)
         for start in starts:
             rows = filled[start:start + batch_size]
             length = len(token_ids[rows[-1]])  # the longest, as rows are sorted by length

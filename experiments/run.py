@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from experiments import catalogue, grid
+from experiments import catalogue, explore, grid
 from experiments.claims import claim_line
 from experiments.local import run_local
 from experiments.machine import describe_features
@@ -68,6 +68,12 @@ def build_parser():
         help="with --backend ray: the cluster to join (default: start a local instance)")
     add("--asha", action="store_true",
         help="with --backend ray: stop weak trials early (ASHA on the selection metric)")
+    add("--explore", action="store_true",
+        help="with the grid experiment: search outward from the model's own settings on the "
+             "first seed (the best cell's untried neighbours, until it has none), then run "
+             "the --confirm best cells on every seed (experiments/explore.py)")
+    add("--confirm", type=int, default=3,
+        help="with --explore: how many of the best cells run on every seed (default 3)")
     add("--plan", action="store_true",
         help="list what the call would do with each run (finished, copied, new, resumed, "
              "extended) and exit: nothing is trained or written, no data prepared")
@@ -134,6 +140,41 @@ def stopped_notes(runs):
         "%s seed %d" % (r.config.name, r.seed) for r in found)] if found else []
 
 
+def train(runs, n_seeds, prefix, options, threads, trainer, base):
+    """Train the unfinished ``runs`` (finished twins copied first); returns (the progress
+    reporter, None or the exit status of an interrupt, [(run, failure)])."""
+    runs, reused = reuse_finished_twins(runs, options.out, options.dataset,
+                                        copy=not options.no_reuse)
+    todo = [r for r in runs if r.state != "finished"]
+    progress = Progress(prefix, len(todo), options.workers, runs=todo)
+    for line in reused:
+        progress.note(line)
+    progress.note("%d runs (%d configurations x %d seeds): %d finished, %d to train, "
+                  "%d threads each, %d at once" % (len(runs), len(runs) // n_seeds, n_seeds,
+                                                   len(runs) - len(todo), len(todo),
+                                                   threads, options.workers))
+    try:
+        if options.backend == "ray":
+            from experiments.ray_backend import run_ray
+            asha = (base.select_metric, base.epochs, base.eval_interval) if options.asha \
+                else None
+            return progress, None, run_ray(runs, options.workers, threads, progress,
+                                           options.ray_address, asha)
+        reuse = busy = None
+        if not options.no_reuse:
+            reuse = functools.partial(copy_finished_twin, out_root=options.out,
+                                      dataset=options.dataset)
+            busy = functools.partial(twin_in_training, out_root=options.out,
+                                     dataset=options.dataset,
+                                     hyperparameters=trainer.hyperparameters)
+        return progress, None, run_local(runs, options.workers, trainer, progress,
+                                         reuse=reuse, busy=busy)
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (stop_on_sigterm)
+        progress.note("%s: the runs going were stopped; the same command resumes them from "
+                      "their last checkpoint" % getattr(error, "word", "interrupted"))
+        return progress, getattr(error, "status", INTERRUPTED_STATUS), []
+
+
 def execute(options, forwarded, argv, trainer=None):
     """Plan, train and summarise; returns the exit status."""
     started = time.time()
@@ -147,6 +188,11 @@ def execute(options, forwarded, argv, trainer=None):
     seeds = parse_seeds(options.seeds)
     if options.grid and options.name != "grid":
         raise InputError("--grid is for the grid experiment, not %s" % options.name)
+    if options.explore and (options.name != "grid" or options.configs):
+        raise InputError("--explore searches a grid: use it with the grid experiment and "
+                         "without --configs")
+    if options.confirm < 1:
+        raise InputError("--confirm must be at least 1, got %d" % options.confirm)
     axes = grid.parse_axes(options.grid) if options.name == "grid" else ()
     if not options.plan:
         ensure_data(options.dataset, options.data_path)
@@ -170,46 +216,34 @@ def execute(options, forwarded, argv, trainer=None):
     trainer = trainer or main_trainer()
     if options.plan:
         trainer = trainer._replace(candidates=None)  # drawing the negatives writes files
-    runs = plan_runs(out_dir, base_argv, select_configs(configs, options.configs), seeds,
-                     threads, trainer)
+    prefix = "%s/%s" % (folder, options.dataset)
+    steps = explore.steps(axes, configs, vars(base), seeds, options.confirm, out_dir) \
+        if options.explore else iter([(select_configs(configs, options.configs), seeds, "")])
     if options.plan:
+        step = next(steps, None)
+        if step is None:
+            print("[%s] the search is over: nothing to run" % prefix)
+            return 0
+        if step[2]:
+            print("[%s] next step of the search: %s" % (prefix, step[2]))
+        runs = plan_runs(out_dir, base_argv, step[0], step[1], threads, trainer)
         for line in plan_lines(runs, options.out, options.dataset, not options.no_reuse,
                                trainer.hyperparameters):
-            print("[%s/%s] %s" % (folder, options.dataset, line))
+            print("[%s] %s" % (prefix, line))
         return 0
-    runs, reused = reuse_finished_twins(runs, options.out, options.dataset,
-                                        copy=not options.no_reuse)
-    todo = [r for r in runs if r.state != "finished"]
-    progress = Progress("%s/%s" % (folder, options.dataset), len(todo),
-                        options.workers, runs=todo)
-    for line in reused:
-        progress.note(line)
-    progress.note("%d runs (%d configurations x %d seeds): %d finished, %d to train, "
-                  "%d threads each, %d at once" % (len(runs), len(runs) // len(seeds),
-                                                   len(seeds), len(runs) - len(todo),
-                                                   len(todo), threads, options.workers))
-    failures = []
-    try:
-        if options.backend == "ray":
-            from experiments.ray_backend import run_ray
-            asha = (base.select_metric, base.epochs, base.eval_interval) if options.asha \
-                else None
-            failures = run_ray(runs, options.workers, threads, progress,
-                               options.ray_address, asha)
-        else:
-            reuse = busy = None
-            if not options.no_reuse:
-                reuse = functools.partial(copy_finished_twin, out_root=options.out,
-                                          dataset=options.dataset)
-                busy = functools.partial(twin_in_training, out_root=options.out,
-                                         dataset=options.dataset,
-                                         hyperparameters=trainer.hyperparameters)
-            failures = run_local(runs, options.workers, trainer, progress, reuse=reuse,
-                                 busy=busy)
-    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM (stop_on_sigterm)
-        progress.note("%s: the runs going were stopped; the same command resumes them from "
-                      "their last checkpoint" % getattr(error, "word", "interrupted"))
-        return getattr(error, "status", INTERRUPTED_STATUS)
+    progress = Progress(prefix, 0, options.workers)
+    runs, failures = [], []
+    for step_configs, step_seeds, why in steps:
+        if why:
+            progress.note("next step of the search: %s" % why)
+        step_runs = plan_runs(out_dir, base_argv, step_configs, step_seeds, threads, trainer)
+        progress, status, failures = train(step_runs, len(step_seeds), prefix, options,
+                                           threads, trainer, base)
+        if status is not None:
+            return status
+        runs += step_runs
+        if failures:
+            break
     context = {"experiment": experiment, "dataset": options.dataset,
                "command": "python -m experiments.run " + " ".join(map(shlex.quote, argv)),
                "features": describe_features(options.dataset, base.data_dir,

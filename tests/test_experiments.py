@@ -51,8 +51,11 @@ FAKE_TRAINER = textwrap.dedent('''
             if argv[i] not in RUNNER_FLAGS:
                 kept += argv[i:i + 1 + valued]
             i += 1 + valued
-        return {"epochs": int(flags.get("--epochs", 3)), "patience": 0, "flags": kept,
-                "out_dir": flags["--out_dir"]}
+        recorded = {"epochs": int(flags.get("--epochs", 3)), "patience": 0, "flags": kept,
+                    "out_dir": flags["--out_dir"]}
+        if "--valid" in flags:
+            recorded["select_metric"] = "valid_hit@10"
+        return recorded
 
     def main(argv):
         h = hyperparameters(argv)
@@ -83,7 +86,6 @@ FAKE_TRAINER = textwrap.dedent('''
                    "resumed_after_epoch": start or None}
         if "--valid" in argv:  # validation hit@10 grows with --decay, test hit@10 shrinks
             decay = float(dict(zip(argv, argv[1:])).get("--decay", 0))
-            h["select_metric"] = "valid_hit@10"
             results["valid"] = {"hit@10": 0.2 + decay + 0.01 * seed, "epoch": 2}
             results["test_at_best"] = dict(figures, epoch=2, **{"hit@10": 0.3 - decay})
             results["best"] = results["final"] = results["test_at_best"]
@@ -380,6 +382,66 @@ def test_grid_runs_every_combination_and_chooses_on_validation(tmp_path, capsys)
            "--lr 1e-3 is the smallest that finished with --decay 0.1; a value beyond it may " \
            "do better." in section
     assert "(0.3050 of 4 finished cells; on the grid's edge along --decay, --lr)" in printed
+
+
+def test_explore_walks_to_a_local_best_then_confirms_the_top_cells(tmp_path, capsys):
+    trainer, _ = fake_trainer(tmp_path)
+    tiny_data(str(tmp_path / "data" / "tiny"), text=False)
+    # Validation is 0.2 + decay + 0.01 seed: it rises along decay, and lr does not matter.
+    argv = runner_args("grid", tmp_path / "data", tmp_path / "out", "--model", "bprmf",
+                       "--valid", "--seeds", "0,1", "--grid", "lr=1e-3,1e-2",
+                       "--grid", "decay=1e-3,1e-2,1e-1,3e-1", "--explore", "--confirm", "2",
+                       "--lr", "1e-2", "--decay", "1e-2")
+    with pytest.raises(InputError, match="--lr is set by the runner"):
+        run_main(argv, trainer)  # the start comes from the presets, not from the grid's flags
+    argv = argv[:-4]
+    assert run_main(argv + ["--plan"], trainer) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "[grid-bprmf/tiny] next step of the search: the start cell (the model's settings)",
+        "[grid-bprmf/tiny] lr-1e-3_decay-1e-1 seed 0: new"]
+    assert run_main(argv, trainer) == 0
+    out_dir = tmp_path / "out" / "grid-bprmf" / "tiny"
+    printed = capsys.readouterr().out
+    steps = [line.split("search: ")[1] for line in printed.splitlines() if "search: " in line]
+    # bprmf's preset is lr 1e-3 and decay 1e-1; each step moves to the best cell so far (of
+    # two equal ones, the first in the grid's order).
+    assert steps == ["the start cell (the model's settings)",
+                     "the untried neighbours of the best cell so far, lr=1e-3, decay=1e-1",
+                     "the untried neighbours of the best cell so far, lr=1e-3, decay=3e-1",
+                     "the 2 best cells on seed 0, on every seed"]
+    ran = sorted((os.path.basename(os.path.dirname(path)), os.path.basename(path)) for path in
+                 glob.glob(str(out_dir / "*" / "seed-*")))
+    assert ran == [("lr-1e-2_decay-1e-1", "seed-0"), ("lr-1e-2_decay-3e-1", "seed-0"),
+                   ("lr-1e-2_decay-3e-1", "seed-1"), ("lr-1e-3_decay-1e-1", "seed-0"),
+                   ("lr-1e-3_decay-1e-2", "seed-0"), ("lr-1e-3_decay-3e-1", "seed-0"),
+                   ("lr-1e-3_decay-3e-1", "seed-1")]
+    assert "chosen on validation HR@10: lr=1e-3, decay=3e-1 (0.5050 of 5 finished cells" \
+        in printed
+    # Run again, the search is read from disk: nothing is trained.
+    assert run_main(argv, trainer) == 0
+    assert started_lines(capsys) == []
+    assert run_main(argv + ["--plan"], trainer) == 0
+    assert "0 to train" in capsys.readouterr().out
+
+
+def test_explore_steps_start_neighbours_and_end():
+    from experiments import explore
+    axes = [("--lr", ["1e-3", "1e-2", "1e-1"]), ("--decay", ["0", "1e-4", "1e-2"])]
+    assert explore.start_cell(axes, {"lr": 0.01, "decay": 0.0}) == (1, 0)
+    assert explore.start_cell(axes, {"lr": 0.5, "decay": 1e-3}) == (1, 1)  # not listed: middle
+    assert sorted(explore.neighbours((1, 0), axes)) == [(0, 0), (1, 1), (2, 0)]
+    assert sorted(explore.neighbours((2, 2), axes)) == [(1, 2), (2, 1)]
+    _, configs, _ = catalogue.plan("grid", "tiny", ["image"], axes)
+    name = {explore.cell_of(config, axes): config.name for config in configs}
+    step = explore.next_step(axes, configs, {}, (1, 0), [0], 3)
+    assert [c.name for c in step[0]] == [name[1, 0]] and step[1] == [0]
+    scores = {name[1, 0]: 0.5, name[0, 0]: 0.4, name[2, 0]: 0.6, name[1, 1]: 0.3}
+    step = explore.next_step(axes, configs, scores, (1, 0), [0], 3)
+    assert sorted(c.name for c in step[0]) == [name[2, 1]]  # (1, 0) is done already
+    scores[name[2, 1]] = 0.55
+    assert explore.next_step(axes, configs, scores, (1, 0), [0], 3) is None  # one seed: over
+    step = explore.next_step(axes, configs, scores, (1, 0), [0, 1, 2], 2)
+    assert [c.name for c in step[0]] == [name[2, 0], name[2, 1]] and step[1] == [0, 1, 2]
 
 
 def test_grid_edges_look_along_each_flag_with_the_others_held():

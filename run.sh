@@ -2,7 +2,7 @@
 # bash run.sh [demo|amazon|beauty|art|taobao] [main.py flags...]   train and evaluate
 #   (also beauty14|ml100k: real titles and posters, docs/datasets-real-content.md)
 #   (--mirror DIR_OR_URL among them goes to the first-use data preparation instead)
-# bash run.sh test [pytest flags...]                                 run the test suite
+# bash run.sh test [pytest flags...]                                 run the test suite (-n 0: serially)
 # bash run.sh setup                                                  only create the venv
 # bash run.sh experiment NAME DATASET [runner and main.py flags...]  rerun a paper table
 #
@@ -44,7 +44,8 @@ case "$target" in
   setup)
     exit 0 ;;
   test)
-    exec "$py" -m pytest tests "$@" ;;
+    # One worker per core, each taking whole files (a file's shared fixtures build once).
+    exec "$py" -m pytest -n auto --dist loadfile tests "$@" ;;
   experiment)
     if [ $# -lt 2 ]; then
       echo "usage: bash run.sh experiment NAME DATASET [flags...]" >&2

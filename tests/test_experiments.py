@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import numpy as np
@@ -581,6 +580,8 @@ def test_killed_runner_resumes_the_interrupted_run(tmp_path, capsys):
 def test_a_run_whose_twin_is_training_elsewhere_waits_for_it_and_is_copied(
         tmp_path, capsys, monkeypatch):
     from experiments import local
+    from experiments import run as run_module
+    from experiments.runs import twin_in_training
     monkeypatch.setattr(local, "WAIT_RECHECK_SECONDS", 0.1)
     trainer, _ = fake_trainer(tmp_path)
     tiny_data(str(tmp_path / "data" / "tiny"), text=False)
@@ -594,9 +595,16 @@ def test_a_run_whose_twin_is_training_elsewhere_waits_for_it_and_is_copied(
     try:
         wait_for(str(twin / "hung"), lane)
         # ... while another, asked for Table 4 (whose full model is the same run), trains its
-        # other rows first, then waits; the twin goes on and finishes, and is copied.
+        # other rows first, then waits; the twin goes on once it was found training (not
+        # before, whatever the machine's speed), finishes, and is copied.
+        def found_then_let_go(run, **where):
+            training = twin_in_training(run, **where)
+            if training:
+                (twin / "go_on").touch()
+            return training
+
+        monkeypatch.setattr(run_module, "twin_in_training", found_then_let_go)
         table4 = ["table4"] + table3[1:-2]
-        threading.Timer(1.0, lambda: (twin / "go_on").touch()).start()
         assert run_main(table4, trainer) == 0
     finally:
         output, _ = lane.communicate(timeout=60)

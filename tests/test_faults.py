@@ -581,6 +581,6 @@ def test_a_probe_of_the_lock_does_not_make_a_starting_run_fail(tmp_path):
         pass
     probe = os.open(os.path.join(out, LOCK_FILE), os.O_RDONLY)
     fcntl.flock(probe, fcntl.LOCK_SH)  # holder() takes this for an instant
-    threading.Timer(0.15, os.close, [probe]).start()
+    threading.Timer(0.05, os.close, [probe]).start()
     with RunLock(out):  # waits the probe out instead of calling the folder in use
         assert holder(out)["pid"] == os.getpid()

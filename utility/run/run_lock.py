@@ -39,13 +39,23 @@ def holder_description():
             "command": command_line()}
 
 
-def describe(holder):
-    """One line about the run that holds a lock, from its lock file's text."""
+def read_record(descriptor):
+    """The record a lock file open on ``descriptor`` holds; {} when there is none yet (the
+    lock was just taken) or it is not a JSON object."""
+    text = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
     try:
-        info = json.loads(holder)
+        record = json.loads(text)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def describe(record):
+    """One line about the run that holds a lock, from its lock file's record."""
+    try:
         return "pid %s on host %s, started %s: %s" % (
-            info["pid"], info["host"], info["started"], info["command"])
-    except (ValueError, TypeError, KeyError):  # just taken, its details not written yet
+            record["pid"], record["host"], record["started"], record["command"])
+    except KeyError:  # just taken, its details not written yet
         return "details not recorded yet"
 
 
@@ -60,16 +70,9 @@ def holder(out_dir):
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as error:
-        if error.errno not in HELD:
-            os.close(descriptor)
-            return None
-        text = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
+        record = read_record(descriptor) if error.errno in HELD else None
         os.close(descriptor)
-        try:
-            record = json.loads(text)
-        except ValueError:
-            return {}
-        return record if isinstance(record, dict) else {}
+        return record
     os.close(descriptor)  # not held: closing drops the shared lock just taken
     return None
 
@@ -97,14 +100,14 @@ class RunLock(object):
                 break
             except OSError as error:
                 if error.errno not in HELD or attempt == LOCK_ATTEMPTS - 1:
-                    holder = os.read(descriptor, 1 << 16).decode("utf-8", "replace")
+                    record = read_record(descriptor)
                     os.close(descriptor)
                     if error.errno not in HELD:
                         raise InputError("cannot lock %s: %s"
                                          % (self.path, error.strerror or error))
                     raise InputError("--out_dir %s is in use by another run (%s); wait for "
                                      "it to end or choose another --out_dir"
-                                     % (self.out_dir, describe(holder)))
+                                     % (self.out_dir, describe(record)))
                 time.sleep(LOCK_RETRY_SECONDS)  # a probe (holder()) holds it for a moment
         os.ftruncate(descriptor, 0)
         os.write(descriptor, json.dumps(holder_description()).encode("utf-8"))

@@ -150,9 +150,10 @@ def twin_in_training(run, out_root, dataset, hyperparameters):
     pattern = os.path.join(out_root, "*", dataset, "*", "seed-%d" % run.seed, LOCK_FILE)
     for path in sorted(glob.glob(pattern)):
         candidate = os.path.dirname(path)
+        if os.path.abspath(candidate) == os.path.abspath(run.directory):
+            continue
         record = holder(candidate)
-        if os.path.abspath(candidate) == os.path.abspath(run.directory) or \
-                not record or "command" not in record:
+        if not record or "command" not in record:
             continue
         try:  # [python, main.py, flags...]
             settings = _jsonable(hyperparameters(shlex.split(record["command"])[2:]))

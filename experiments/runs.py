@@ -3,9 +3,10 @@
 A run is an ordinary ``main.py`` training in ``<out>/NAME/D/<config>/seed-S/``; every run is
 started with ``--resume``, so an interrupted one continues from its last checkpoint and a
 new one starts from scratch. A run is finished when its results.json exists and records
-the settings this call asks for. A new run whose exact settings and seed another experiment
-under the same ``--out`` has already finished (MCLN's full model is a row of Table 2, 3, 4
-and 5 alike) is copied from there instead of trained again.
+the settings this call asks for. A new run whose settings and seed another experiment under
+the same ``--out`` has already finished (MCLN's full model is a row of Table 2, 3, 4 and 5
+alike; Table 4's no_inter is Table 3's vt under another name on image-and-text data) is
+copied from there instead of trained again.
 """
 import collections
 import glob
@@ -164,33 +165,56 @@ def twin_in_training(run, out_root, dataset, hyperparameters):
     return None
 
 
-def _record_asked_cap(results_path, asked):
-    """Record --epochs ``asked`` in the results of a run that stopped early under a smaller
-    cap (a larger one with the same patience stops at the same epoch); the reason, or "" when
-    the caps agree or no early stop is recorded (a scheduler's cut keeps its cap in
-    stopped.json)."""
-    with open(results_path) as f:
-        results = json.load(f)
+def _record_asked_cap(results, asked):
+    """Record --epochs ``asked`` in the ``results`` of a run that stopped early under a
+    smaller cap (a larger one with the same patience stops at the same epoch); the reason,
+    or "" when the caps agree or no early stop is recorded (a scheduler's cut keeps its cap
+    in stopped.json)."""
     cap = results["hyperparameters"].get("epochs")
     if cap == asked or not results.get("stopped_early_at_epoch"):
         return ""
     results["hyperparameters"]["epochs"] = asked
-    write_json_atomically(results_path, results)
     return " (stopped early at epoch %d of its %s; --epochs %s stops there too)" % (
         results["stopped_early_at_epoch"], cap, asked)
+
+
+def _record_asked_variant(results, asked):
+    """Record variant ``asked`` in the ``results`` of a twin trained under another name of
+    the same model (model.variants.same_model); the reason, or "" when the names agree."""
+    trained = results["hyperparameters"].get("variant")
+    if asked is None or trained in (None, asked):  # None: recorded before --variant
+        return ""
+    results["hyperparameters"]["variant"] = results["variant"] = asked
+    results["trained_as_variant"] = trained
+    return " (as variant %s, the same model on %s data)" % (
+        trained, results["hyperparameters"].get("modalities"))
+
+
+def _record_as_asked(results_path, settings):
+    """Record in a finished run's results.json the --epochs and --variant of ``settings``
+    where the run computed the same under other values (see the two recorders); the
+    reasons, or ""."""
+    with open(results_path) as f:
+        results = json.load(f)
+    why = _record_asked_cap(results, settings.get("epochs")) + \
+        _record_asked_variant(results, settings.get("variant"))
+    if why:
+        write_json_atomically(results_path, results)
+    return why
 
 
 def copy_finished_twin(run, out_root, dataset):
     """Copy a finished twin of the new ``run`` (finished_twin) into its directory; the line
     saying so, or None (no twin, or ``run`` is not new). A twin that stopped early under a
-    smaller cap is recorded with ``run``'s --epochs, which would have run the same."""
+    smaller cap, or was trained under another variant name of the same model, is recorded
+    with ``run``'s --epochs and --variant, which would have run the same."""
     twin = finished_twin(out_root, dataset, run) if run.state == "new" else None
     if twin is None:
         return None
     partial = run.directory + ".copying"
     shutil.rmtree(partial, ignore_errors=True)
     shutil.copytree(twin, partial)
-    why = _record_asked_cap(os.path.join(partial, "results.json"), run.settings.get("epochs"))
+    why = _record_as_asked(os.path.join(partial, "results.json"), run.settings)
     shutil.rmtree(run.directory, ignore_errors=True)  # an empty or log-only start
     os.rename(partial, run.directory)
     return "reused %s seed %d: the same settings finished in %s%s" % (
@@ -203,8 +227,7 @@ def keep_stopped_run(run):
     or None when the run is not finished or its cap is the one asked for."""
     if run.state != "finished":
         return None
-    why = _record_asked_cap(os.path.join(run.directory, "results.json"),
-                            run.settings.get("epochs"))
+    why = _record_as_asked(os.path.join(run.directory, "results.json"), run.settings)
     return "kept %s seed %d as finished%s" % (run.config.name, run.seed, why) if why else None
 
 

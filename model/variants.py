@@ -56,6 +56,18 @@ def resolve(name, modalities):
     return score_terms, cl_inputs
 
 
+def same_model(first, second, modalities):
+    """Whether variants ``first`` and ``second`` build the same model, initial values
+    included, on data with ``modalities`` (no_inter is vt on image and text data): the same
+    switches, and both or neither ``full``, the one variant that also creates the release's
+    unused weights (they shift every later seeded initial value)."""
+    try:
+        switches = resolve(first, modalities), resolve(second, modalities)
+    except ValueError:
+        return False
+    return switches[0] == switches[1] and (first == "full") == (second == "full")
+
+
 def available(names, modalities):
     """The variants of ``names`` that data with ``modalities`` allows, in order; of several
     that build the same model there (v_id_cl and full on image-only data) the last is kept."""

@@ -887,6 +887,38 @@ def test_state_counts_a_run_stopped_early_under_a_smaller_cap_as_finished(tmp_pa
         state(str(directory), dict(settings, lr=0.1, epochs=4))
 
 
+def test_a_twin_trained_under_another_name_of_the_same_model_is_copied(tmp_path):
+    """Table 4's no_inter is Table 3's vt on image and text data: the finished vt run is
+    copied and recorded as no_inter (trained_as_variant says what ran); vt_cl is another
+    model and finds no twin."""
+    from experiments.main_flags import main_hyperparameters
+    from experiments.runs import Run, copy_finished_twin
+
+    def run(experiment, variant):
+        settings = main_hyperparameters(["--dataset", "ml100k", "--valid", "--seed", "0",
+                                         "--variant", variant])
+        directory = tmp_path / experiment / "ml100k" / variant / "seed-0"
+        config = catalogue.Config(variant, variant, (("--variant", variant),), None, None)
+        return Run(config, 0, str(directory), [], settings, "new")
+
+    trained = run("table3", "vt")
+    os.makedirs(trained.directory)
+    finished = dict(results(0.4, 0.3), variant="vt", hyperparameters=trained.settings)
+    with open(os.path.join(trained.directory, "results.json"), "w") as f:
+        json.dump(finished, f)
+    no_inter = run("table4", "no_inter")
+    line = copy_finished_twin(no_inter, str(tmp_path), "ml100k")
+    assert line == "reused no_inter seed 0: the same settings finished in %s (as variant vt, " \
+                   "the same model on image,text data)" % os.path.join(
+                       "table3", "ml100k", "vt", "seed-0")
+    with open(os.path.join(no_inter.directory, "results.json")) as f:
+        copied = json.load(f)
+    assert copied["variant"] == copied["hyperparameters"]["variant"] == "no_inter"
+    assert copied["trained_as_variant"] == "vt" and copied["best"] == finished["best"]
+    assert state(no_inter.directory, no_inter.settings) == "finished"
+    assert copy_finished_twin(run("table4", "vt_cl"), str(tmp_path), "ml100k") is None
+
+
 def test_plan_lists_what_a_call_would_do_and_touches_nothing(tmp_path, capsys):
     trainer, _ = fake_trainer(tmp_path)
     tiny_data(str(tmp_path / "data" / "tiny"), text=False)

@@ -55,6 +55,25 @@ def test_a_record_without_a_later_flag_counts_as_that_flags_default():
         {key: value for key, value in vbpr.items() if key != "feature_decay"}, vbpr)
 
 
+def test_two_names_of_one_model_are_not_a_change_of_settings():
+    """no_inter is vt on image and text data (model.variants.same_model): a run recorded
+    under one name is the other's, for the runner's twins and for --resume; not on other
+    data, nor for a variant that builds another model."""
+    def recorded(*flags):
+        return parser.hyperparameters(parser.parse_args(["--dataset", "ml100k"] + list(flags)))
+    vt = recorded("--variant", "vt")
+    assert parser.changed_settings(vt, recorded("--variant", "no_inter")) == []
+    assert parser.changed_settings(recorded("--variant", "no_inter"), vt) == []
+    assert parser.changed_settings(vt, recorded("--variant", "vt_cl")) == ["variant"]
+    assert parser.changed_settings(vt, recorded("--variant", "no_inter", "--lr", "0.5")) == [
+        "lr"]
+    image_only = recorded("--variant", "v", "--modalities", "image")
+    assert parser.changed_settings(image_only, recorded("--variant", "no_inter", "--modalities",
+                                                        "image")) == []
+    assert parser.changed_settings(vt, recorded("--variant", "no_inter", "--modalities",
+                                                "image")) == ["modalities", "variant"]
+
+
 def test_model_presets_apply_between_dataset_presets_and_flags(monkeypatch):
     monkeypatch.setitem(parser.MODEL_PRESETS, "bprmf", dict(decay=0.5, lr=0.2))
     monkeypatch.setitem(parser.MODEL_PRESETS, ("bprmf", "taobao"), dict(lr=0.3))

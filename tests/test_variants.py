@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers import Built, hyperparameters, random_dataset, run_main
-from model.variants import VARIANTS
+from model.variants import VARIANTS, same_model
 from test_model_reference import BATCH, built_and_reference
 
 CANDIDATES = [[3, 1, 4, 14, 5, 9], [2, 6, 5, 3, 8, 0]]
@@ -51,6 +51,31 @@ def test_each_variant_has_exactly_its_variables(tmp_path):
     paper = variable_shapes(tmp_path, n_mca=1, formulation="paper")
     assert set(full) - set(paper) == {"cd_cl0/linear/kernel", "dense_1/kernel",
                                       "user_embedding_v", "user_embedding_t"}
+
+
+def test_variants_counted_as_one_model_build_one_run(tmp_path):
+    """The runner copies Table 4's no_inter from Table 3's vt (same_model): on image and text
+    data the two start from the same values and give the same losses and train steps. full
+    and v_id_cl resolve alike on image-only data, but full first creates the release's unused
+    weights, which shift the seeded starts: not one model."""
+    data = random_dataset(str(tmp_path / "data"))[0]
+    vt = Built(data, hyperparameters(variant="vt"))
+    no_inter = Built(data, hyperparameters(variant="no_inter"))
+    assert same_model("vt", "no_inter", ["image", "text"])
+    start = vt.weights()
+    assert start.keys() == no_inter.weights().keys()
+    for name, value in start.items():
+        np.testing.assert_array_equal(value, no_inter.weights()[name], err_msg=name)
+    for built in (vt, no_inter):
+        built.train_step(*BATCH)
+    np.testing.assert_array_equal(vt.losses(*BATCH), no_inter.losses(*BATCH))
+    assert not same_model("v_id_cl", "full", ["image"])
+    assert not same_model("vt", "vt_cl", ["image", "text"])
+    assert not same_model("no_inter", "vt", ["image"])  # vt needs text: no model at all
+    full = Built(data, hyperparameters(modalities="image")).weights()
+    v_id_cl = Built(data, hyperparameters(variant="v_id_cl", modalities="image")).weights()
+    assert set(full) - set(v_id_cl) == {"user_embedding_v", "user_embedding_m"}
+    assert not np.array_equal(full["w1_v"], v_id_cl["w1_v"])
 
 
 def test_gradient_switch_gives_the_same_gradients(tmp_path):

@@ -17,7 +17,7 @@ import collections
 import os
 
 from model import MODEL_NAMES
-from model.variants import VARIANTS, resolve
+from model.variants import VARIANTS, resolve, same_model
 
 CHECKED, RESUMABLE, RUNTIME = "checked", "resumable", "runtime"
 Option = collections.namedtuple("Option", "name role kwargs")
@@ -381,7 +381,12 @@ def hyperparameters(args):
 def changed_settings(recorded, current, free=()):
     """Names of the settings, other than ``free``, in which ``current`` differs from the
     ``recorded`` ones of a run. A setting the record lacks comes from a flag added after the
-    run was written: the run computed what that flag's default computes."""
+    run was written: the run computed what that flag's default computes. Two variant names
+    that build the same model on the run's modalities (same_model) are not a change."""
     defaults = {option.name: option.kwargs.get("default") for option in OPTIONS}
-    return sorted(key for key in set(recorded) | set(current)
-                  if key not in free and recorded.get(key, defaults.get(key)) != current.get(key))
+    was = {key: recorded.get(key, defaults.get(key)) for key in set(recorded) | set(current)}
+    changed = sorted(key for key in was if key not in free and was[key] != current.get(key))
+    if "variant" in changed and same_model(was["variant"], current.get("variant"),
+                                           modality_list(current.get("modalities")) or []):
+        changed.remove("variant")
+    return changed

@@ -14,3 +14,11 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep("-", "skipped tests")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def pytest_configure(config):
+    """Deprecation warnings raised inside TensorFlow's own modules (1.15 under Python 3.7
+    imports ``imp`` and collections' ABCs) are not the project's; unfiltered, the summary
+    repeats them once per parallel worker and hides any warning of ours among them. (1.15's
+    modules are named ``tensorflow.*``, though they live in ``tensorflow_core``.)"""
+    config.addinivalue_line("filterwarnings", r"ignore::DeprecationWarning:tensorflow\.")

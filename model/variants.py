@@ -70,7 +70,8 @@ def same_model(first, second, modalities):
 
 def available(names, modalities):
     """The variants of ``names`` that data with ``modalities`` allows, in order; of several
-    that build the same model there (v_id_cl and full on image-only data) the last is kept."""
+    with the same switches there (v_id_cl and full on image-only data: one architecture,
+    though not one run, see same_model) the last is kept."""
     seen, kept = set(), []
     for name in reversed(names):
         try:

@@ -62,10 +62,10 @@ def test_variants_counted_as_one_model_build_one_run(tmp_path):
     vt = Built(data, hyperparameters(variant="vt"))
     no_inter = Built(data, hyperparameters(variant="no_inter"))
     assert same_model("vt", "no_inter", ["image", "text"])
-    start = vt.weights()
-    assert start.keys() == no_inter.weights().keys()
+    start, other_start = vt.weights(), no_inter.weights()
+    assert start.keys() == other_start.keys()
     for name, value in start.items():
-        np.testing.assert_array_equal(value, no_inter.weights()[name], err_msg=name)
+        np.testing.assert_array_equal(value, other_start[name], err_msg=name)
     for built in (vt, no_inter):
         built.train_step(*BATCH)
     np.testing.assert_array_equal(vt.losses(*BATCH), no_inter.losses(*BATCH))
